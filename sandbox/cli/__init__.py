@@ -1,2 +1,78 @@
+"""The `sandbox` command line: one small module per command, wired here.
+
+Heavy imports (pydantic-ai, the MCP SDK, the Docker SDK) happen inside command bodies so that
+`sandbox --help` stays fast. Every deliberate error (SandboxError) becomes one line on stderr and exit 1;
+a ConfigError prints one line per problem. SANDBOX_DEBUG=1 shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from sandbox._version import __version__
+
+from .doctor import doctor_command
+from .plan import plan_command
+from .render import render_command
+from .run import run_command, start_command
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="sandbox",
+    help="Run Perstack Experts in a Docker sandbox, natively, or through other agent CLIs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"sandbox {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """Run Perstack Experts in a Docker sandbox, natively, or through other agent CLIs."""
+
+
+app.command("plan")(plan_command)
+app.command("render")(render_command)
+app.command("doctor")(doctor_command)
+app.command("run")(run_command)
+app.command("start", help="Same as run (interactive UIs are out of scope; events stream as JSON lines).")(
+    start_command
+)
+
+from .internal import internal_app  # noqa: E402 - after app so the internal group can register on it
+
+app.add_typer(internal_app, name="internal", hidden=True)
+
+
 def main() -> None:
-    """Placeholder."""
+    """Console entry point: run the app, turning deliberate errors into one-line messages."""
+    from sandbox._errors import ConfigError, SandboxError
+
+    try:
+        app(standalone_mode=True)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(f"{'warning' if issue.severity == 'warning' else 'error'}: {issue}", file=sys.stderr)
+        sys.exit(1)
+    except SandboxError as exc:
+        if os.environ.get("SANDBOX_DEBUG"):
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)

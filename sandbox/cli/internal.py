@@ -1,0 +1,48 @@
+"""Hidden commands used inside the sandbox image (not part of the user-facing CLI)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["internal_app"]
+
+internal_app = typer.Typer(help="Internal commands used inside the sandbox image.", no_args_is_help=True)
+
+
+@internal_app.command("lock-skills")
+def lock_skills(
+    out: Annotated[Path, typer.Option("--out")],
+    npm: Annotated[list[str] | None, typer.Option("--npm")] = None,
+    pypi: Annotated[list[str] | None, typer.Option("--pypi")] = None,
+) -> None:
+    """Record installed skill packages (versions, executables) at image build time."""
+    from sandbox.skills_lock import build_lock
+
+    lock = build_lock(list(npm or ()), list(pypi or ()))
+    out.write_text(lock.to_json())
+    print(lock.to_json(), end="")
+
+
+@internal_app.command("container-run", context_settings={"allow_extra_args": True,
+                                                          "ignore_unknown_options": True})
+def container_run(ctx: typer.Context) -> None:
+    """Entry point of the Expert container.
+
+    Reads one JSON document from stdin: `{"env": {NAME: value}, "checkpoint": {...} | null}`. Secret values
+    travel this way so that they never appear in argv, `docker inspect`, image layers or rendered files.
+    The remaining arguments are `sandbox run` arguments.
+    """
+    from sandbox.cli._container import run_in_container
+
+    raw = sys.stdin.readline()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError:
+        print("error: container-run expects one JSON line on stdin", file=sys.stderr)
+        raise typer.Exit(2) from None
+    raise typer.Exit(run_in_container(list(ctx.args), payload))

@@ -1,0 +1,76 @@
+"""`sandbox render EXPERT --out DIR`: write the build context (Dockerfile, compose.yaml, proxy config...)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, abort, err, host_env, load, plan_inputs
+from ._sandbox_opts import (
+    AddHostOpt,
+    AllowPrivateOpt,
+    BaseImageOpt,
+    CaCertOpt,
+    CpusOpt,
+    MemoryOpt,
+    NodeImageOpt,
+    PidsOpt,
+)
+
+__all__ = ["read_ca_cert", "render_command"]
+
+
+def read_ca_cert(path: str | None, base: Path) -> bytes | None:
+    """The CA bundle bytes, or a one-line error naming the file."""
+    if path is None:
+        return None
+    p = (base / path).expanduser() if not Path(path).is_absolute() else Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        abort(f"--ca-cert {path}: cannot read ({exc.strerror})")
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        abort(f"--ca-cert {path}: not a PEM certificate bundle")
+    return data
+
+
+def render_command(
+    expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
+    out: Annotated[Path, typer.Option("--out", help="Directory to write the build context to.")],
+    config: ConfigOpt = None,
+    workspace: Annotated[Path | None, typer.Option("--workspace", help="Workspace to mount (default: cwd).")] = None,
+    provider: Annotated[str | None, typer.Option("--provider")] = None,
+    model: Annotated[str | None, typer.Option("--model")] = None,
+    env_path: EnvPathOpt = None,
+    env: EnvNameOpt = None,
+    base_image: BaseImageOpt = None,
+    node_image: NodeImageOpt = None,
+    ca_cert: CaCertOpt = None,
+    allow_private: AllowPrivateOpt = None,
+    add_host: AddHostOpt = None,
+    memory: MemoryOpt = None,
+    cpus: CpusOpt = None,
+    pids: PidsOpt = None,
+) -> None:
+    """Render the sandbox's build context into DIR (deterministic: same inputs, same bytes)."""
+    from sandbox.plan import compute_plan
+    from sandbox.render import RunSite, render_context
+
+    loaded = load(config)
+    env_map = host_env(loaded, env_path)
+    inputs = plan_inputs(
+        expert, env_map, runtime="docker", provider=provider, model=model, env_names=env,
+        base_image=base_image, node_image=node_image, ca_cert=ca_cert, allow_private=allow_private,
+        add_host=add_host, memory=memory, cpus=cpus, pids=pids,
+    )
+    plan = compute_plan(loaded.config, inputs)
+    ca = read_ca_cert(plan.ca_cert, loaded.base_dir if ca_cert is None else Path.cwd())
+    ws = (workspace or Path.cwd()).resolve()
+    project = "sandbox-" + hashlib.sha256(f"{loaded.path}\0{expert}".encode()).hexdigest()[:12]
+    ctx = render_context(plan, loaded.config, RunSite(project=project, workspace=ws), ca_cert=ca)
+    ctx.write(out)
+    err(f"rendered {len(ctx.files)} files to {out} (image {ctx.expert_image}, proxy {ctx.proxy_image})")
+    print(out)

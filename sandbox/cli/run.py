@@ -1,0 +1,162 @@
+"""`sandbox run EXPERT QUERY` and `sandbox start`: run an Expert on the chosen runtime.
+
+Accepts every option of the Perstack CLI (`--provider`, `--model`, `--temperature`, `--max-steps`,
+`--max-retries`, `--timeout`, `--runtime`, `--config`, `--env-path`, `--job-id`, `--continue`,
+`--continue-job`, `--resume-from`, `-i`, `--verbose`) plus `--env NAME` and `--workspace` for the docker
+runtime and the sandbox options. Stdout carries only events, one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, abort, err, host_env, load, plan_inputs
+from ._runtime_name import resolve_runtime
+from ._sandbox_opts import (
+    AddHostOpt,
+    AllowPrivateOpt,
+    BaseImageOpt,
+    CaCertOpt,
+    CpusOpt,
+    MemoryOpt,
+    NodeImageOpt,
+    PidsOpt,
+)
+
+__all__ = ["run_command", "start_command"]
+
+
+def _reasoning(value: str | None) -> str | int | None:
+    if value is None:
+        return None
+    if value.isdigit():
+        return int(value)
+    if value not in {"none", "minimal", "low", "medium", "high"}:
+        abort(f"--reasoning-budget: {value!r} is not none|minimal|low|medium|high or a number of tokens")
+    return value
+
+
+def run_command(  # noqa: PLR0913 - mirrors the Perstack CLI one to one
+    expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
+    query: Annotated[str | None, typer.Argument(help="The query (omit with -i when resuming).")] = None,
+    config: ConfigOpt = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, max=2.0)] = None,
+    reasoning_budget: Annotated[str | None, typer.Option("--reasoning-budget")] = None,
+    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Steps across the whole job.")] = None,
+    max_retries: Annotated[int | None, typer.Option("--max-retries", min=0)] = None,
+    timeout: Annotated[int | None, typer.Option("--timeout", min=1, help="Per-generation timeout (ms).")] = None,
+    runtime: Annotated[str | None, typer.Option("--runtime", help="perstack|local|docker|cursor|claude-code|"
+                                                "gemini|codex|opencode|copilot")] = None,
+    env_path: EnvPathOpt = None,
+    job_id: Annotated[str | None, typer.Option("--job-id", help="Id of the new job.")] = None,
+    continue_: Annotated[bool, typer.Option("--continue", help="Continue the latest job.")] = False,
+    continue_job: Annotated[str | None, typer.Option("--continue-job", help="Continue this job.")] = None,
+    resume_from: Annotated[str | None, typer.Option("--resume-from",
+                                                    help="Resume from this checkpoint (needs --continue-job).")] = None,
+    interactive: Annotated[str | None, typer.Option("-i", "--interactive-tool-call-result",
+                                                    help="Answer to a pending interactive tool call.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="More events (build progress, proxy log).")] = False,
+    env: EnvNameOpt = None,
+    workspace: Annotated[Path | None, typer.Option("--workspace", help="Workspace (default: cwd).")] = None,
+    base_image: BaseImageOpt = None,
+    node_image: NodeImageOpt = None,
+    ca_cert: CaCertOpt = None,
+    allow_private: AllowPrivateOpt = None,
+    add_host: AddHostOpt = None,
+    memory: MemoryOpt = None,
+    cpus: CpusOpt = None,
+    pids: PidsOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")]
+    = False,
+) -> None:
+    """Run an Expert; events stream to stdout as JSON lines."""
+    from sandbox.options import RunOptions
+    from sandbox.plan import compute_plan
+
+    if resume_from and not continue_job:
+        abort("--resume-from requires --continue-job")
+    if continue_ and continue_job:
+        abort("--continue and --continue-job cannot be used together")
+    if job_id and (continue_ or continue_job):
+        abort("--job-id starts a new job; it cannot be combined with --continue or --continue-job")
+    if query is None and interactive is None:
+        abort("missing QUERY (or -i ANSWER to resume a stopped run)")
+    ws = (workspace or Path.cwd()).resolve()
+    if not ws.is_dir():
+        abort(f"--workspace {ws}: not a directory")
+
+    loaded = load(config)
+    rt = resolve_runtime(runtime, loaded.config.runtime)
+    env_map = host_env(loaded, env_path)
+    inputs = plan_inputs(
+        expert, env_map, runtime=rt, provider=provider, model=model, env_names=env, base_image=base_image,
+        node_image=node_image, ca_cert=ca_cert, allow_private=allow_private, add_host=add_host,
+        memory=memory, cpus=cpus, pids=pids,
+    )
+    plan = compute_plan(loaded.config, inputs)
+    options = RunOptions(
+        config=loaded.config,
+        config_path=loaded.path,
+        expert_key=expert,
+        query=query,
+        runtime=rt,
+        provider=provider,
+        model=model,
+        temperature=temperature,
+        reasoning_budget=_reasoning(reasoning_budget),
+        max_steps=max_steps,
+        max_retries=max_retries,
+        timeout_ms=timeout,
+        job_id=job_id,
+        continue_latest=continue_,
+        continue_job=continue_job,
+        resume_from=resume_from,
+        interactive_result=interactive,
+        verbose=verbose,
+        env=env_map,
+        env_names=tuple(env or ()),
+        workspace=ws,
+        jobs_dir=Path.cwd() / "perstack" / "jobs",
+    )
+    if dry_run:
+        print(json.dumps({
+            "runtime": rt, "expert": expert, "query": query, "provider": plan.provider, "model": plan.model,
+            "workspace": str(ws), "plan": plan.model_dump(mode="json", by_alias=True),
+        }, indent=2))
+        return
+    if rt != "docker" and plan.env.missing:
+        abort("missing required environment variables: " + ", ".join(plan.env.missing))
+    raise typer.Exit(_dispatch(options, plan))
+
+
+def _dispatch(options: object, plan: object) -> int:
+    from sandbox.events import JsonlWriter
+    from sandbox.options import RunOptions
+    from sandbox.plan import SandboxPlan
+
+    assert isinstance(options, RunOptions) and isinstance(plan, SandboxPlan)
+    emit = JsonlWriter(sys.stdout)
+    if options.runtime == "perstack":
+        from sandbox.runtime import run_native
+
+        return run_native(options, emit)
+    if options.runtime == "docker":
+        try:
+            from sandbox.docker import run_in_docker
+        except ImportError:
+            err("the docker runtime is not available in this build")
+            return 1
+        return run_in_docker(options, plan, emit)
+    from sandbox.runtimes import run_with_runtime
+
+    return run_with_runtime(options, emit)
+
+
+start_command = run_command

@@ -1,0 +1,280 @@
+"""Config + Expert key + options -> SandboxPlan. Pure: no Docker, no network, no filesystem.
+
+Unlike the reference implementation, which scans only the coordinator, the walk covers the coordinator
+and every local delegate it can reach (transitively, with a visited set, so delegate cycles terminate),
+because a delegate runs inside the same sandbox and needs its runtimes, packages, domains and variables.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from sandbox._errors import PlanError
+from sandbox.config import (
+    DEFAULT_MODEL,
+    Expert,
+    InteractiveSkill,
+    McpSseSkill,
+    McpStdioSkill,
+    PackageSpec,
+    PerstackConfig,
+    normalize_domain,
+    package_spec,
+    parse_add_host,
+    parse_host_port,
+    provider_spec,
+)
+
+from ._model import EnvPlan, Limits, NetworkPlan, PackagePlan, SandboxPlan, SkillPlan
+
+__all__ = [
+    "BUILTIN_BASE_SKILL",
+    "DEFAULT_BASE_IMAGE",
+    "DEFAULT_NODE_IMAGE",
+    "PlanInputs",
+    "compute_plan",
+    "to_proxy_domains",
+]
+
+BUILTIN_BASE_SKILL = "@perstack/base"
+# What online users get by default: official images from Docker Hub. Offline machines point the
+# `baseImage`/`nodeImage` settings (or --base-image/--node-image) at locally built images instead.
+DEFAULT_BASE_IMAGE = "debian:bookworm-slim"
+DEFAULT_NODE_IMAGE = "node:22-bookworm-slim"
+
+_NODE_COMMANDS = frozenset({"npx", "node", "npm"})
+_PYTHON_COMMANDS = frozenset({"uvx", "uv", "python", "python3", "pip"})
+
+
+@dataclass(frozen=True)
+class PlanInputs:
+    """What the plan depends on besides the config: CLI overrides and the private env map (names only used)."""
+
+    expert_key: str
+    runtime: str = "perstack"
+    provider: str | None = None
+    model: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    extra_env: tuple[str, ...] = ()
+    base_image: str | None = None
+    node_image: str | None = None
+    ca_cert: str | None = None
+    memory: str | None = None
+    cpus: float | None = None
+    pids: int | None = None
+    tmpfs_size: str | None = None
+    allow_private: tuple[str, ...] = ()
+    add_hosts: tuple[str, ...] = ()
+
+
+def _walk(config: PerstackConfig, root: str) -> tuple[list[str], list[str]]:
+    """Coordinator first, then local delegates breadth-first; registry-shaped keys not defined locally apart."""
+    if root not in config.experts:
+        known = ", ".join(sorted(config.experts)) or "none"
+        raise PlanError(f"unknown Expert {root!r} (defined: {known})")
+    order: list[str] = []
+    registry: list[str] = []
+    seen = {root}
+    queue = deque([root])
+    while queue:
+        key = queue.popleft()
+        order.append(key)
+        for delegate in config.experts[key].delegates:
+            if delegate in seen:
+                continue
+            seen.add(delegate)
+            if delegate in config.experts:
+                queue.append(delegate)
+            else:
+                registry.append(delegate)
+    return order, registry
+
+
+def _skills(expert: Expert) -> Mapping[str, McpStdioSkill | McpSseSkill | InteractiveSkill] | None:
+    return expert.skills
+
+
+def install_spec(spec: PackageSpec) -> str:
+    """The string the image's package manager installs: `name@1.2.3` (npm) or `name==1.2.3` (PyPI)."""
+    if spec.version is None:
+        return spec.name
+    return f"{spec.name}@{spec.version}" if spec.ecosystem == "npm" else f"{spec.name}=={spec.version}"
+
+
+def to_proxy_domains(domains: Iterable[str]) -> tuple[str, ...]:
+    """Normalised domains -> Squid dstdomain form, deduplicated, covered subdomains dropped, sorted.
+
+    `*.example.com` becomes `.example.com` (apex and every subdomain). An exact host or a narrower
+    wildcard under a listed wildcard is dropped: Squid refuses overlapping entries in one list.
+    """
+    forms: set[str] = set()
+    for d in domains:
+        forms.add("." + d[2:] if d.startswith("*.") else d)
+    wild = {f for f in forms if f.startswith(".")}
+
+    def covered(entry: str) -> bool:
+        bare = entry.lstrip(".")
+        labels = bare.split(".")
+        # Any strictly-higher wildcard, or the same-apex wildcard for an exact host.
+        for i in range(len(labels)):
+            parent = "." + ".".join(labels[i:])
+            if parent == entry:
+                continue
+            if parent in wild and (i > 0 or not entry.startswith(".")):
+                return True
+        return False
+
+    return tuple(sorted((f for f in forms if not covered(f)), key=lambda s: (s.lstrip("."), s)))
+
+
+def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
+    """Compute the plan for `inputs.expert_key`. Raises PlanError for an unknown Expert or bad option."""
+    experts, registry = _walk(config, inputs.expert_key)
+    warnings: list[str] = []
+    sources: dict[str, list[str]] = {}
+    required: list[str] = []
+    optional: list[str] = []
+    npm: set[str] = set()
+    pypi: set[str] = set()
+    runtimes = {"python"}  # the sandbox's own runtime is Python, in every image
+    skills: list[SkillPlan] = []
+
+    def add_domain(domain: str, source: str) -> None:
+        sources.setdefault(domain, [])
+        if source not in sources[domain]:
+            sources[domain].append(source)
+
+    for key in experts:
+        expert = config.experts[key]
+        declared = _skills(expert)
+        if declared is None:
+            skills.append(SkillPlan(expert=key, name=BUILTIN_BASE_SKILL, type="mcpStdioSkill", builtin=True))
+            continue
+        for name, skill in declared.items():
+            where = f'experts."{key}".skills."{name}"'
+            if isinstance(skill, McpStdioSkill):
+                for env_name in skill.required_env:
+                    if env_name not in required:
+                        required.append(env_name)
+                for d in skill.allowed_domains:
+                    add_domain(d, where)
+                if name == BUILTIN_BASE_SKILL:
+                    skills.append(SkillPlan(expert=key, name=name, type=skill.type, builtin=True,
+                                            domains=skill.allowed_domains))
+                    continue
+                spec = package_spec(skill)
+                if skill.command in _NODE_COMMANDS:
+                    runtimes.add("node")
+                elif skill.command not in _PYTHON_COMMANDS:
+                    warnings.append(
+                        f"{where}: command {skill.command!r} is not npx/uvx/node/python; "
+                        "it must already exist in the base image"
+                    )
+                if spec is None:
+                    if skill.command in {"npx", "uvx"}:
+                        warnings.append(f"{where}: no package found in args; nothing installed for it")
+                else:
+                    (npm if spec.ecosystem == "npm" else pypi).add(install_spec(spec))
+                    if spec.version is None:
+                        warnings.append(
+                            f"{where}: package {spec.name!r} is not pinned; the version resolved at build "
+                            "is recorded in the image"
+                        )
+                skills.append(SkillPlan(
+                    expert=key, name=name, type=skill.type, command=skill.command,
+                    package=install_spec(spec) if spec else None,
+                    ecosystem=spec.ecosystem if spec else None, domains=skill.allowed_domains,
+                ))
+            elif isinstance(skill, McpSseSkill):
+                host = urlsplit(skill.endpoint).hostname or ""
+                add_domain(normalize_domain(host), f"{where}.endpoint")
+                for d in skill.allowed_domains:
+                    add_domain(d, where)
+                skills.append(SkillPlan(expert=key, name=name, type=skill.type, endpoint=skill.endpoint,
+                                        domains=skill.allowed_domains))
+            else:
+                skills.append(SkillPlan(expert=key, name=name, type=skill.type))
+
+    # Provider: CLI beats the file; the file beats the default (anthropic, as in Perstack's CLI).
+    provider_name = inputs.provider or (config.provider.provider_name if config.provider else "anthropic")
+    try:
+        spec_p = provider_spec(provider_name)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+    setting = dict(config.provider.setting) if config.provider and provider_name == config.provider.provider_name \
+        else {}
+    for host in spec_p.hosts(setting, inputs.env):
+        try:
+            add_domain(normalize_domain(host), f"provider {provider_name}")
+        except ValueError:
+            warnings.append(
+                f"provider {provider_name}: host {host!r} is an address, not a name; "
+                "reach it with --add-host NAME:IP and --allow-private NAME:PORT"
+            )
+    for env_name in spec_p.required_env:
+        if env_name not in required:
+            required.append(env_name)
+    for env_name in spec_p.optional_env:
+        if env_name not in required and env_name not in optional:
+            optional.append(env_name)
+    if registry:
+        warnings.append(
+            "registry delegates are not resolved offline and will not run in the sandbox: " + ", ".join(registry)
+        )
+    for env_name in inputs.extra_env:
+        if env_name not in required:
+            required.append(env_name)
+        if env_name in optional:
+            optional.remove(env_name)
+
+    settings = config.sandbox
+    try:
+        allow_private = tuple(
+            f"{h}:{p}" for h, p in (parse_host_port(v) for v in
+                                    (*(settings.allow_private if settings else ()), *inputs.allow_private))
+        )
+        add_hosts = tuple(
+            f"{n}:{ip}" for n, ip in (parse_add_host(v) for v in
+                                      (*(settings.add_hosts if settings else ()), *inputs.add_hosts))
+        )
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+    for entry in allow_private:
+        warnings.append(f"private destination opened by name: {entry}")
+
+    allowed = to_proxy_domains(sources)
+    missing = tuple(n for n in required if not inputs.env.get(n))
+    model = inputs.model or config.model or DEFAULT_MODEL
+    defaults = Limits()
+    limits = Limits(
+        memory=inputs.memory or (settings.memory if settings and settings.memory else defaults.memory),
+        cpus=inputs.cpus or (settings.cpus if settings and settings.cpus else defaults.cpus),
+        pids=inputs.pids or (settings.pids if settings and settings.pids else defaults.pids),
+        tmpfsSize=inputs.tmpfs_size or (settings.tmpfs_size if settings and settings.tmpfs_size
+                                        else defaults.tmpfs_size),
+    )
+    return SandboxPlan(
+        expert=inputs.expert_key,
+        experts=tuple(experts),
+        registryDelegates=tuple(registry),
+        runtime=inputs.runtime,
+        provider=provider_name,
+        model=model,
+        runtimes=tuple(sorted(runtimes)),
+        packages=PackagePlan(npm=tuple(sorted(npm)), pypi=tuple(sorted(pypi))),
+        skills=tuple(skills),
+        allowedDomains=allowed,
+        domainSources={d: tuple(s) for d, s in sorted(sources.items())},
+        env=EnvPlan(required=tuple(required), optional=tuple(optional), missing=missing),
+        baseImage=inputs.base_image or (settings.base_image if settings and settings.base_image
+                                        else DEFAULT_BASE_IMAGE),
+        nodeImage=inputs.node_image or (settings.node_image if settings and settings.node_image
+                                        else DEFAULT_NODE_IMAGE),
+        caCert=inputs.ca_cert or (settings.ca_cert if settings else None),
+        limits=limits,
+        network=NetworkPlan(allowedDomains=allowed, allowPrivate=allow_private, addHosts=add_hosts),
+        warnings=tuple(warnings),
+    )
