@@ -25,8 +25,10 @@ __all__ = [
     "Text",
     "ToolCalls",
     "ToolResult",
+    "as_float",
     "as_int",
     "decode_line",
+    "split_mcp_name",
     "text_of",
 ]
 
@@ -130,6 +132,8 @@ class StreamState:
     failed with that message, whatever the exit code says.
     """
 
+    servers: tuple[str, ...] = ()
+    """Names of the Expert's MCP skills given to the CLI, to attribute MCP tool calls to their skill."""
     session_id: str | None = None
     model: str | None = None
     final_text: str | None = None
@@ -141,6 +145,27 @@ class StreamState:
     tool_names: dict[str, str] = field(default_factory=dict)
     scratch: dict[str, Any] = field(default_factory=dict)
     """Adapter-private state (partial text buffers, counters)."""
+
+
+def split_mcp_name(name: str, servers: tuple[str, ...], *, prefix: str = "", sep: str = "__") -> Call | None:
+    """`(skill, tool)` packed as a Call stub when `name` is `<prefix><server><sep><tool>` for a known server.
+
+    CLIs name MCP tools differently (Claude `mcp__srv__tool`, OpenCode `srv_tool`); adapters pass their
+    pattern. Server names are compared with non-alphanumerics folded to `_`, as the CLIs sanitise them.
+    """
+    if prefix and not name.startswith(prefix):
+        return None
+    rest = name[len(prefix) :]
+    for server in sorted(servers, key=len, reverse=True):
+        for candidate in {server, _fold(server)}:
+            head = candidate + sep
+            if rest.startswith(head) and len(rest) > len(head):
+                return Call(id="", name=rest[len(head) :], args={}, skill=server)
+    return None
+
+
+def _fold(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "_-" else "_" for ch in name)
 
 
 def decode_line(line: str) -> Iterator[dict[str, Any]]:

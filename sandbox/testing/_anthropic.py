@@ -39,7 +39,9 @@ _DEFAULT_MESSAGES = {
 
 def error_body(spec: ErrorSpec) -> dict[str, Any]:
     """`{"type": "error", "error": {"type": ..., "message": ...}}` with the provider's type for the status."""
-    kind = spec.type or _ERROR_TYPES.get(spec.status, "api_error" if spec.status >= 500 else "invalid_request_error")
+    kind = spec.type or _ERROR_TYPES.get(
+        spec.status, "api_error" if spec.status >= 500 else "invalid_request_error"
+    )
     text = spec.message or _DEFAULT_MESSAGES.get(spec.status, f"Scripted error {spec.status}.")
     return {"type": "error", "error": {"type": kind, "message": text}}
 
@@ -58,7 +60,9 @@ def _usage(usage: Usage) -> dict[str, Any]:
     }
 
 
-def _envelope(reply: Reply, content: list[dict[str, Any]], stop_reason: str | None, usage: dict[str, Any]) -> dict[str, Any]:
+def _envelope(
+    reply: Reply, content: list[dict[str, Any]], stop_reason: str | None, usage: dict[str, Any]
+) -> dict[str, Any]:
     return {
         "id": f"msg_sbx_{reply.request_number}",
         "type": "message",
@@ -76,11 +80,15 @@ def message(reply: Reply) -> dict[str, Any]:
     turn = reply.turn
     content: list[dict[str, Any]] = []
     if turn.thinking is not None:
-        content.append({"type": "thinking", "thinking": turn.thinking, "signature": _signature(turn.thinking)})
+        content.append(
+            {"type": "thinking", "thinking": turn.thinking, "signature": _signature(turn.thinking)}
+        )
     if turn.text is not None or not turn.tool_calls:
         content.append({"type": "text", "text": turn.text or ""})
     for n, call in enumerate(turn.tool_calls):
-        content.append({"type": "tool_use", "id": reply.tool_id(n, "toolu"), "name": call.name, "input": call.args})
+        content.append(
+            {"type": "tool_use", "id": reply.tool_id(n, "toolu"), "name": call.name, "input": call.args}
+        )
     return _envelope(reply, content, turn.resolved_stop_reason, _usage(reply.usage))
 
 
@@ -97,7 +105,9 @@ def stream_events(reply: Reply) -> list[bytes]:
     if failing is not None:
         # Fail part-way through the text, after the client has committed to a 200 response.
         pieces = split(turn.text or "", reply.chunk_size)
-        frames += _block(0, {"type": "text", "text": ""}, [_text_delta(p) for p in pieces[: max(1, len(pieces) // 2)]])
+        frames += _block(
+            0, {"type": "text", "text": ""}, [_text_delta(p) for p in pieces[: max(1, len(pieces) // 2)]]
+        )
         return [*frames[:-1], sse(error_body(failing), "error")]
     index = 0
     if turn.thinking is not None:
@@ -128,7 +138,10 @@ def _text_delta(piece: str) -> dict[str, Any]:
 def _block(index: int, start: dict[str, Any], deltas: list[dict[str, Any]]) -> list[bytes]:
     return [
         sse({"type": "content_block_start", "index": index, "content_block": start}, "content_block_start"),
-        *(sse({"type": "content_block_delta", "index": index, "delta": d}, "content_block_delta") for d in deltas),
+        *(
+            sse({"type": "content_block_delta", "index": index, "delta": d}, "content_block_delta")
+            for d in deltas
+        ),
         sse({"type": "content_block_stop", "index": index}, "content_block_stop"),
     ]
 

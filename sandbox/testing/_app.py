@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from pydantic import ValidationError
@@ -31,20 +31,14 @@ from starlette.routing import Route
 from . import _anthropic, _openai
 from ._inspect import RequestView
 from ._script import ErrorSpec, Protocol, Script
-from ._state import RECORDS_ADAPTER, UNEXPECTED_ADAPTER, ScriptState, UnexpectedKind
+from ._state import RECORDS_ADAPTER, UNEXPECTED_ADAPTER, Incoming, ScriptState, UnexpectedKind
 from ._wire import Reply
 
 __all__ = ["DEFAULT_MODELS", "build_app"]
 
-DEFAULT_MODELS: tuple[str, ...] = (
-    "claude-sonnet-4-5",
-    "claude-haiku-4-5",
-    "claude-opus-4-1",
-    "gpt-5",
-    "gpt-5-mini",
-    "gpt-4o",
-)
-"""What `GET /v1/models` lists unless told otherwise; any model name is answered regardless."""
+DEFAULT_MODELS: tuple[str, ...] = ("claude-scripted", "gpt-scripted")
+"""What `GET /v1/models` lists unless told otherwise. Every request is answered whatever model it
+names; the defaults are deliberately not real model names, which go stale and which SDKs warn about."""
 
 _POLL_S = 0.05  # how often a scripted delay checks for a client that gave up or a server stopping
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -55,7 +49,8 @@ def _protocol_of_headers(headers: dict[str, str]) -> Protocol:
 
 
 def _error_response(protocol: Protocol, spec: ErrorSpec, number: int) -> JSONResponse:
-    headers = {"request-id": f"req_sbx_{number}"} if protocol == "anthropic" else {"x-request-id": f"req_sbx_{number}"}
+    id_header = "request-id" if protocol == "anthropic" else "x-request-id"
+    headers = {id_header: f"req_sbx_{number}"}
     if spec.retry_after is not None:
         headers["retry-after"] = f"{spec.retry_after:g}"
         headers["retry-after-ms"] = str(int(spec.retry_after * 1000))
@@ -88,41 +83,22 @@ def build_app(
     """
     model_names = list(models)
 
-    async def read(request: Request) -> tuple[dict[str, str], Any]:
+    async def read(request: Request, protocol: Protocol | None) -> Incoming:
         headers = {k.lower(): v for k, v in request.headers.items()}
         raw = await request.body()
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        return headers, body
+        if protocol is None:
+            protocol = _protocol_of_headers(headers)
+        return Incoming(request.method, request.url.path, request.url.query, headers, body, protocol)
 
-    def record(
-        request: Request,
-        headers: dict[str, str],
-        body: Any,
-        protocol: Protocol | None,
-        status: int,
-        problem: tuple[UnexpectedKind, str] | None = None,
-    ) -> int:
-        return state.record(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=headers,
-            body=body,
-            protocol=protocol,
-            status=status,
-            problem=problem,
-        )
+    def reject(incoming: Incoming, kind: UnexpectedKind, spec: ErrorSpec) -> Response:
+        number = state.record(incoming, spec.status, (kind, spec.message or ""))
+        return _error_response(incoming.protocol or "openai", spec, number)
 
-    def reject(
-        request: Request, headers: dict[str, str], body: Any, protocol: Protocol, kind: UnexpectedKind, spec: ErrorSpec
-    ) -> Response:
-        number = record(request, headers, body, protocol, spec.status, (kind, spec.message or ""))
-        return _error_response(protocol, spec, number)
-
-    def auth_problem(protocol: Protocol, headers: dict[str, str]) -> str | None:
+    def auth_problem(protocol: Protocol, headers: Mapping[str, str]) -> str | None:
         if require_key is None:
             return None
         sent = RequestView.parse(protocol, {}, headers).api_key
@@ -142,30 +118,23 @@ def build_app(
         return True
 
     async def model_request(request: Request, protocol: Protocol) -> Response:
-        headers, body = await read(request)
+        incoming = await read(request, protocol)
+        body = incoming.body
         if not isinstance(body, dict):
-            spec = ErrorSpec(400, message="request body must be a JSON object")
-            return reject(request, headers, body, protocol, "bad_request", spec)
-        if (problem := auth_problem(protocol, headers)) is not None:
-            return reject(request, headers, body, protocol, "auth", ErrorSpec(401, message=problem))
-        view = RequestView.parse(protocol, body, headers)
-        stream = view.stream
-        admission = state.admit(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers=headers,
-            body=body,
-            view=view,
-            stream=stream,
-        )
+            return reject(
+                incoming, "bad_request", ErrorSpec(400, message="request body must be a JSON object")
+            )
+        if (problem := auth_problem(protocol, incoming.headers)) is not None:
+            return reject(incoming, "auth", ErrorSpec(401, message=problem))
+        view = RequestView.parse(protocol, body, incoming.headers)
+        admission = state.admit(incoming, view)
         if admission.failure is not None:
             return _error_response(protocol, admission.failure, admission.number)
         turn = admission.turn
         assert turn is not None and admission.turn_index is not None
         if turn.delay_s and not await pause(request, turn.delay_s):
             return Response(status_code=499)  # nobody is listening any more; uvicorn drops it
-        if turn.error is not None and not (turn.error.mid_stream and stream):
+        if turn.error is not None and not (turn.error.mid_stream and view.stream):
             return _error_response(protocol, turn.error, admission.number)
         reply = Reply(
             turn=turn,
@@ -176,10 +145,10 @@ def build_app(
             chunk_size=chunk_size,
         )
         id_header = "request-id" if protocol == "anthropic" else "x-request-id"
-        response_headers = {id_header: f"req_sbx_{admission.number}"}
-        if not stream:
+        headers = {id_header: f"req_sbx_{admission.number}"}
+        if not view.stream:
             rendered = _anthropic.message(reply) if protocol == "anthropic" else _openai.completion(reply)
-            return JSONResponse(rendered, headers=response_headers)
+            return JSONResponse(rendered, headers=headers)
         if protocol == "anthropic":
             frames = _anthropic.stream_events(reply)
         else:
@@ -192,8 +161,8 @@ def build_app(
                 yield frame
                 await asyncio.sleep(0)  # let each frame go out on its own, as a real stream would
 
-        response_headers["cache-control"] = "no-cache"
-        return StreamingResponse(emit(), media_type="text/event-stream", headers=response_headers)
+        headers["cache-control"] = "no-cache"
+        return StreamingResponse(emit(), media_type="text/event-stream", headers=headers)
 
     async def messages(request: Request) -> Response:
         return await model_request(request, "anthropic")
@@ -202,40 +171,38 @@ def build_app(
         return await model_request(request, "openai")
 
     async def count_tokens(request: Request) -> Response:
-        headers, body = await read(request)
-        if (problem := auth_problem("anthropic", headers)) is not None:
-            return reject(request, headers, body, "anthropic", "auth", ErrorSpec(401, message=problem))
-        record(request, headers, body, "anthropic", 200)
-        return JSONResponse({"input_tokens": max(1, len(json.dumps(body)) // 4)})
+        incoming = await read(request, "anthropic")
+        if (problem := auth_problem("anthropic", incoming.headers)) is not None:
+            return reject(incoming, "auth", ErrorSpec(401, message=problem))
+        state.record(incoming, 200)
+        return JSONResponse({"input_tokens": max(1, len(json.dumps(incoming.body)) // 4)})
 
     async def list_models(request: Request) -> Response:
-        headers, body = await read(request)
-        protocol = _protocol_of_headers(headers)
-        record(request, headers, body, protocol, 200)
-        page = _anthropic.models_page(model_names) if protocol == "anthropic" else _openai.models_page(model_names)
-        return JSONResponse(page)
+        incoming = await read(request, None)
+        state.record(incoming, 200)
+        render = _anthropic.models_page if incoming.protocol == "anthropic" else _openai.models_page
+        return JSONResponse(render(model_names))
 
     async def get_model(request: Request) -> Response:
-        headers, body = await read(request)
-        protocol = _protocol_of_headers(headers)
+        incoming = await read(request, None)
         name = request.path_params["model_id"]
         if name not in model_names:
             spec = ErrorSpec(404, message=f"model {name!r} is not in this server's list {model_names}")
-            return reject(request, headers, body, protocol, "route", spec)
-        record(request, headers, body, protocol, 200)
-        info = _anthropic.model_info(name) if protocol == "anthropic" else _openai.model_info(name)
-        return JSONResponse(info)
+            return reject(incoming, "route", spec)
+        state.record(incoming, 200)
+        render = _anthropic.model_info if incoming.protocol == "anthropic" else _openai.model_info
+        return JSONResponse(render(name))
 
     async def not_found(request: Request) -> Response:
-        headers, body = await read(request)
-        protocol = _protocol_of_headers(headers)
+        incoming = await read(request, None)
+        path = request.url.path.rstrip("/")
         hint = ""
-        if request.url.path.rstrip("/").endswith("/chat/completions"):
+        if path.endswith("/chat/completions"):
             hint = "; OpenAI clients need a base URL ending in /v1 (use server.openai_base_url)"
-        elif request.url.path.rstrip("/").endswith("/messages"):
+        elif path.endswith("/messages"):
             hint = "; Anthropic clients need the server root as base URL, without /v1"
         message = f"no route {request.method} {request.url.path}{hint}"
-        return reject(request, headers, body, protocol, "route", ErrorSpec(404, message=message))
+        return reject(incoming, "route", ErrorSpec(404, message=message))
 
     async def control_requests(request: Request) -> Response:
         payload = {

@@ -103,7 +103,12 @@ def completion(reply: Reply) -> dict[str, Any]:
             }
             for n, call in enumerate(turn.tool_calls)
         ]
-    choice = {"index": 0, "message": msg, "logprobs": None, "finish_reason": _FINISH[turn.resolved_stop_reason]}
+    choice = {
+        "index": 0,
+        "message": msg,
+        "logprobs": None,
+        "finish_reason": _FINISH[turn.resolved_stop_reason],
+    }
     return {**_head(reply, "chat.completion"), "choices": [choice], "usage": _usage(reply)}
 
 

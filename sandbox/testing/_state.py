@@ -21,7 +21,15 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from ._inspect import RequestView, check_expectation
 from ._script import ErrorSpec, Protocol, Turn
 
-__all__ = ["Admission", "RecordedRequest", "ScriptState", "Unexpected", "UnexpectedKind", "format_problems"]
+__all__ = [
+    "Admission",
+    "Incoming",
+    "RecordedRequest",
+    "ScriptState",
+    "Unexpected",
+    "UnexpectedKind",
+    "format_problems",
+]
 
 UnexpectedKind = Literal["expectation", "exhausted", "auth", "route", "bad_request"]
 """Why a request was unexpected: a failed `expect`, no turn left, a wrong/missing key, an unknown
@@ -104,6 +112,18 @@ UNEXPECTED_ADAPTER: TypeAdapter[list[Unexpected]] = TypeAdapter(list[Unexpected]
 
 
 @dataclass(frozen=True)
+class Incoming:
+    """A request as the HTTP layer read it, before any decision: what gets recorded."""
+
+    method: str
+    path: str
+    query: str
+    headers: Mapping[str, str]
+    body: Any
+    protocol: Protocol | None
+
+
+@dataclass(frozen=True)
 class Admission:
     """The decision for one model request.
 
@@ -117,7 +137,9 @@ class Admission:
     failure: ErrorSpec | None = None
 
 
-def format_problems(unexpected: Iterable[Unexpected], pending: Iterable[tuple[str, str | None]]) -> str | None:
+def format_problems(
+    unexpected: Iterable[Unexpected], pending: Iterable[tuple[str, str | None]]
+) -> str | None:
     """The `assert_all_served()` message, or `None` when there is nothing to report.
 
     `pending` holds `(description, match)` of each unserved turn, so the remote client (which only
@@ -188,55 +210,33 @@ class ScriptState:
     # -- writes -------------------------------------------------------------------------------------
 
     def record(
-        self,
-        *,
-        method: str,
-        path: str,
-        query: str,
-        headers: Mapping[str, str],
-        body: Any,
-        protocol: Protocol | None,
-        status: int,
-        problem: tuple[UnexpectedKind, str] | None = None,
+        self, incoming: Incoming, status: int, problem: tuple[UnexpectedKind, str] | None = None
     ) -> int:
         """Record a request that consumes no turn; returns its number."""
         with self._lock:
-            return self._append(method, path, query, headers, body, protocol, status, None, None, problem)
+            return self._append(incoming, status, problem=problem)
 
-    def admit(
-        self,
-        *,
-        method: str,
-        path: str,
-        query: str,
-        headers: Mapping[str, str],
-        body: dict[str, Any],
-        view: RequestView,
-        stream: bool,
-    ) -> Admission:
+    def admit(self, incoming: Incoming, view: RequestView) -> Admission:
         """Pick the turn for a model request, check its expectations, and record the outcome."""
         with self._lock:
             number = len(self._requests)
             index = self._pick(view.haystack)
             if index is None:
                 message = self._exhausted_message(view)
-                failure = ErrorSpec(500, message=message)
-                self._append(method, path, query, headers, body, view.protocol, 500, None, None, ("exhausted", message))
-                return Admission(number, failure=failure)
+                self._append(incoming, 500, problem=("exhausted", message))
+                return Admission(number, failure=ErrorSpec(500, message=message))
             turn = self._turns[index]
             self._served[index] = True
+            body = incoming.body if isinstance(incoming.body, dict) else {}
             problems = check_expectation(turn.expect, view, body) if turn.expect is not None else []
             if problems:
                 message = f"{turn.describe(index)} expectation failed: " + "; ".join(problems)
-                failure = ErrorSpec(400, message=message)
-                self._append(
-                    method, path, query, headers, body, view.protocol, 400, index, turn, ("expectation", message)
-                )
-                return Admission(number, index, turn, failure)
+                self._append(incoming, 400, index, turn, ("expectation", message))
+                return Admission(number, index, turn, ErrorSpec(400, message=message))
             status = 200
-            if turn.error is not None and not (turn.error.mid_stream and stream):
+            if turn.error is not None and not (turn.error.mid_stream and view.stream):
                 status = turn.error.status
-            self._append(method, path, query, headers, body, view.protocol, status, index, turn, None)
+            self._append(incoming, status, index, turn)
             return Admission(number, index, turn)
 
     def _pick(self, haystack: str) -> int | None:
@@ -264,27 +264,22 @@ class ScriptState:
 
     def _append(
         self,
-        method: str,
-        path: str,
-        query: str,
-        headers: Mapping[str, str],
-        body: Any,
-        protocol: Protocol | None,
+        incoming: Incoming,
         status: int,
-        turn_index: int | None,
-        turn: Turn | None,
-        problem: tuple[UnexpectedKind, str] | None,
+        turn_index: int | None = None,
+        turn: Turn | None = None,
+        problem: tuple[UnexpectedKind, str] | None = None,
     ) -> int:
         number = len(self._requests)
         self._requests.append(
             RecordedRequest(
                 number=number,
-                method=method,
-                path=path,
-                query=query,
-                headers=dict(headers),
-                body=body,
-                protocol=protocol,
+                method=incoming.method,
+                path=incoming.path,
+                query=incoming.query,
+                headers=dict(incoming.headers),
+                body=incoming.body,
+                protocol=incoming.protocol,
                 status=status,
                 turn_index=turn_index,
                 turn=turn,

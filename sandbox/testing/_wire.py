@@ -13,7 +13,7 @@ from typing import Any
 
 from ._script import Turn, Usage
 
-__all__ = ["Reply", "sse", "split"]
+__all__ = ["Reply", "split", "sse"]
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m sandbox.testing.llm_server",
         description="Serve a scripted LLM over the Anthropic Messages and OpenAI Chat Completions APIs.",
     )
-    parser.add_argument("--script", help="script JSON file (Script.dump()); empty until POST /_sandbox/script")
+    parser.add_argument(
+        "--script", help="script JSON file (Script.dump()); empty until POST /_sandbox/script"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind, 0 for any (default: 8080)")
     parser.add_argument("--tls-cert", help="PEM certificate chain; serve HTTPS (needs --tls-key)")
@@ -75,8 +77,12 @@ def _parser() -> argparse.ArgumentParser:
         default=os.environ.get(_KEY_ENV),
         help=f"API key model requests must send, else 401 [env var: {_KEY_ENV}]",
     )
-    parser.add_argument("--model", action="append", dest="models", help="a name for GET /v1/models (repeatable)")
-    parser.add_argument("--chunk-size", type=int, default=8, help="characters per streamed delta (default: 8)")
+    parser.add_argument(
+        "--model", action="append", dest="models", help="a name for GET /v1/models (repeatable)"
+    )
+    parser.add_argument(
+        "--chunk-size", type=int, default=8, help="characters per streamed delta (default: 8)"
+    )
     parser.add_argument(
         "--no-control-api", action="store_true", help="do not expose /_sandbox/requests and /_sandbox/script"
     )
@@ -116,7 +122,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scheme = "https" if args.tls_cert else "http"
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"{scheme}://{shown}:{port}", flush=True)  # data on stdout: the address to use
-    print(f"llm_server: {len(script.turns)} turn(s) scripted, serving on port {port}", file=sys.stderr, flush=True)
+    print(
+        f"llm_server: {len(script.turns)} turn(s) scripted, serving on port {port}",
+        file=sys.stderr,
+        flush=True,
+    )
     config = uvicorn.Config(
         app,
         log_level="warning",

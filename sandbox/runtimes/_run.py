@@ -1,0 +1,483 @@
+"""Running one Expert through one CLI: checks, process, stream parsing, Perstack events and job storage.
+
+Shared by every `CliRuntime`; adapters never see events or the job store. The sequence (Perstack's own
+external adapters emit the same, perstack.md §4):
+
+    initializeRuntime → startRun → (callTools → resolveToolResults)* → completeRun | stopRunByError
+
+Events are emitted as the CLI's lines arrive, and every run event is recorded with `JobStore.record`, so
+`./perstack/jobs/<jobId>/` gets the event files, a checkpoint after each finished tool step and at the
+end, `job.json` and the run setting — the same layout the native runtime writes.
+
+Usage mapping: Perstack's `Usage` has integer fields only, so a figure the CLI does not report is 0 in
+the events, and the null-preserving figures (plus cost, turns, CLI session id) ride in the checkpoint's
+`metadata` (`metadata.usage`). `callTools` carries a model call's own usage when the CLI reports it per
+call; `completeRun.usage` carries the rest of the CLI's total, so `job.json`'s sum equals the CLI's total.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox._errors import AdapterError
+from sandbox.config import DEFAULT_MAX_RETRIES
+
+from ._base import CliRequest, CliRuntime, Emit
+from ._env import filter_env
+from ._expert import ExpertMapping, SkillStatus, map_expert
+from ._process import ProcessResult, ProcessSpec
+from ._stream import Item, Notice, RunUsage, StreamState, Text, ToolCalls, ToolResult, decode_line
+
+if TYPE_CHECKING:
+    from sandbox.events import Message, Usage
+    from sandbox.jobs import JobStore
+    from sandbox.options import RunOptions
+
+__all__ = ["DEFAULT_TIMEOUT_S", "Note", "RunSummary", "run_cli"]
+
+DEFAULT_TIMEOUT_S = 30 * 60
+"""Wall-clock limit of one CLI run when `--timeout` is not given (the CLIs have none of their own)."""
+
+Note = Callable[[str], None]
+
+
+def _stderr_note(message: str) -> None:
+    print(f"sandbox: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class RunSummary:
+    """The outcome of one run, for `compare` (filled in by `run_cli` when a summary object is passed)."""
+
+    runtime: str
+    job_id: str | None = None
+    run_id: str | None = None
+    ok: bool = False
+    outcome: str = "not started"
+    error: str | None = None
+    steps: int = 0
+    usage: RunUsage = field(default_factory=RunUsage)
+    wall_s: float = 0.0
+    exit_code: int = 1
+
+
+def _usage_model(usage: RunUsage | None) -> Usage:
+    from sandbox.events import Usage
+
+    if usage is None:
+        return Usage()
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        reasoning_tokens=usage.reasoning_tokens or 0,
+        total_tokens=usage.total_tokens or 0,
+        cached_input_tokens=usage.cached_input_tokens or 0,
+    )
+
+
+def _minus(total: Usage, reported: Usage) -> Usage:
+    from sandbox.events import Usage
+
+    return Usage(
+        input_tokens=max(0, total.input_tokens - reported.input_tokens),
+        output_tokens=max(0, total.output_tokens - reported.output_tokens),
+        reasoning_tokens=max(0, total.reasoning_tokens - reported.reasoning_tokens),
+        total_tokens=max(0, total.total_tokens - reported.total_tokens),
+        cached_input_tokens=max(0, total.cached_input_tokens - reported.cached_input_tokens),
+    )
+
+
+class _Recorder:
+    """Turns intermediate items into Perstack events, emits them, and records them in the job store."""
+
+    def __init__(
+        self,
+        *,
+        runtime: CliRuntime,
+        emit: Emit,
+        store: JobStore,
+        job_id: str,
+        run_id: str,
+        expert: ExpertMapping,
+        query: str,
+        state: StreamState,
+    ) -> None:
+        from sandbox.events import ExpertRef, InstructionMessage, TextPart, UserMessage, now_ms
+
+        self.runtime = runtime
+        self._emit = emit
+        self.store = store
+        self.job_id = job_id
+        self.run_id = run_id
+        self.expert_key = expert.expert_key
+        self.expert_ref = ExpertRef(key=expert.expert_key, name=expert.expert_name, version=expert.version)
+        self.state = state
+        self.step = 1
+        self.step_started = now_ms()
+        self.input_messages: list[Message] = [
+            InstructionMessage(contents=[TextPart(text=expert.system_prompt)]),
+            UserMessage(contents=[TextPart(text=query)]),
+        ]
+        self.messages: list[Message] = list(self.input_messages)
+        self.step_messages: list[Message] = []
+        self.text: list[str] = []
+        self.pending: dict[str, Any] = {}  # call id -> events.ToolCall awaiting its result
+        self.reported = _usage_model(None)
+        self.metadata: dict[str, Any] = {"runtime": runtime.id}
+
+    # ----------------------------------------------------------------------------------- plumbing
+
+    def emit(self, event: Any) -> None:
+        self.store.record(event)
+        self._emit(event)
+
+    def _checkpoint(self, status: str, *, usage: Usage | None = None, error: Any = None) -> Any:
+        from sandbox.events import Checkpoint, create_id
+
+        return Checkpoint(
+            id=create_id(),
+            job_id=self.job_id,
+            run_id=self.run_id,
+            status=status,  # type: ignore[arg-type]
+            step_number=self.step,
+            messages=list(self.messages),
+            expert=self.expert_ref,
+            usage=usage if usage is not None else self.reported,
+            metadata={**self.metadata, "usage": self.state.usage.to_dict(), "sessionId": self.state.session_id},
+            error=error,
+            pending_tool_calls=list(self.pending.values()) or None,
+        )
+
+    def _base(self) -> dict[str, Any]:
+        return {"expert_key": self.expert_key, "job_id": self.job_id, "run_id": self.run_id, "step_number": self.step}
+
+    # ----------------------------------------------------------------------------------- events
+
+    def start(self) -> None:
+        from sandbox.events import StartRun
+
+        self.emit(
+            StartRun(
+                **self._base(),
+                initial_checkpoint=self._checkpoint("init"),
+                input_messages=list(self.input_messages),
+            )
+        )
+
+    def handle(self, item: Item) -> None:
+        if isinstance(item, Text):
+            if item.text:
+                self.text.append(item.text)
+        elif isinstance(item, ToolCalls):
+            self._call_tools(item)
+        elif isinstance(item, ToolResult):
+            self._resolve(item)
+        elif isinstance(item, Notice):
+            pass  # routed to the note callback by the caller
+
+    def _skill_and_tool(self, name: str, skill: str | None) -> tuple[str, str]:
+        return (skill, name) if skill else (self.runtime.id, name)
+
+    def _call_tools(self, item: ToolCalls) -> None:
+        from sandbox.events import CallTools, ExpertMessage, TextPart, ToolCall, ToolCallPart
+
+        text = "".join(self.text) + item.text
+        self.text.clear()
+        calls = []
+        parts: list[Any] = [TextPart(text=text)] if text else []
+        for call in item.calls:
+            skill, tool = self._skill_and_tool(call.name, call.skill)
+            tool_call = ToolCall(id=call.id, skill_name=skill, tool_name=tool, args=dict(call.args))
+            self.pending[call.id] = tool_call
+            self.state.tool_names[call.id] = call.name
+            calls.append(tool_call)
+            parts.append(ToolCallPart(tool_call_id=call.id, tool_name=tool, args=dict(call.args)))
+        message = ExpertMessage(contents=parts)
+        self.messages.append(message)
+        self.step_messages.append(message)
+        usage = _usage_model(item.usage)
+        self.reported = self.reported + usage
+        self.emit(CallTools(**self._base(), new_message=message, tool_calls=calls, usage=usage))
+
+    def _resolve(self, item: ToolResult) -> None:
+        from sandbox.events import ResolveToolResults, TextPart, ToolMessage, ToolResultPart
+        from sandbox.events import ToolResult as EventToolResult
+
+        call = self.pending.pop(item.call_id, None)
+        if call is None:
+            # A result without a call we saw (a CLI that only reports finished tools, or a subagent's):
+            # synthesise the call so the step stays well-formed.
+            self._call_tools(ToolCalls(calls=(_call_from_result(item),)))
+            call = self.pending.pop(item.call_id)
+        result = EventToolResult(
+            id=item.call_id,
+            skill_name=call.skill_name,
+            tool_name=call.tool_name,
+            result=[TextPart(text=item.output)],
+        )
+        message = ToolMessage(
+            contents=[
+                ToolResultPart(
+                    tool_call_id=item.call_id,
+                    tool_name=call.tool_name,
+                    contents=[TextPart(text=item.output)],
+                    is_error=item.is_error or None,
+                )
+            ]
+        )
+        self.messages.append(message)
+        self.step_messages.append(message)
+        self.emit(ResolveToolResults(**self._base(), tool_results=[result]))
+        if not self.pending:
+            self.store.store_checkpoint(self._checkpoint("proceeding"))
+            self._next_step()
+
+    def _next_step(self) -> None:
+        from sandbox.events import now_ms
+
+        self.step += 1
+        self.state.steps = self.step
+        self.step_messages = []
+        self.step_started = now_ms()
+
+    def finish(self, error: str | None, *, error_name: str = "AdapterError") -> None:
+        from sandbox.events import (
+            CheckpointError,
+            CompleteRun,
+            ExpertMessage,
+            Step,
+            StopRunByError,
+            TextPart,
+            now_ms,
+        )
+
+        total = _usage_model(self.state.usage)
+        # The CLI's total is authoritative; never report less than what the per-call events already said.
+        if total.total_tokens < self.reported.total_tokens:
+            total = self.reported
+        rest = _minus(total, self.reported)
+        final = self.state.final_text if self.state.final_text is not None else "".join(self.text)
+        if error is None:
+            message = ExpertMessage(contents=[TextPart(text=final)])
+            self.messages.append(message)
+            self.step_messages.append(message)
+        self.state.steps = self.step
+        step = Step(
+            step_number=self.step,
+            new_messages=list(self.step_messages),
+            usage=rest,
+            started_at=self.step_started,
+            finished_at=now_ms(),
+        )
+        if error is None:
+            checkpoint = self._checkpoint("completed", usage=total)
+            self.emit(CompleteRun(**self._base(), checkpoint=checkpoint, step=step, text=final, usage=rest))
+        else:
+            problem = CheckpointError(name=error_name, message=error, is_retryable=False)
+            checkpoint = self._checkpoint("stoppedByError", usage=total, error=problem)
+            self.emit(StopRunByError(**self._base(), checkpoint=checkpoint, step=step, error=problem))
+
+
+def _call_from_result(item: ToolResult) -> Any:
+    from ._stream import Call
+
+    return Call(id=item.call_id, name=item.name or "tool", args={})
+
+
+def _last_lines(text: str, count: int = 5) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-count:])
+
+
+def _error_of(runtime: CliRuntime, state: StreamState, result: ProcessResult, timeout_s: float) -> tuple[str, str] | None:
+    """(name, message) of the run's failure, or None if it succeeded. The CLI's own words come first."""
+    if result.timed_out:
+        return "TimeoutError", f"{runtime.name} did not finish within {timeout_s:g}s; its process group was killed"
+    if result.interrupted is not None:
+        name = signal.Signals(result.interrupted).name
+        return "Interrupted", f"{runtime.name} was stopped by {name}"
+    if state.error:
+        return "AdapterError", state.error
+    if result.exit_code != 0:
+        detail = _last_lines(result.stderr) or "no error message"
+        return "AdapterError", f"{runtime.name} exited with code {result.exit_code}: {detail}"
+    if not state.finished:
+        detail = _last_lines(result.stderr)
+        return "AdapterError", f"{runtime.name} ended without a final result" + (f": {detail}" if detail else "")
+    return None
+
+
+def _resolve_model(runtime: CliRuntime, options: RunOptions, note: Note) -> str | None:
+    """`--model` or perstack.toml's model, if this CLI understands it; otherwise the CLI's default."""
+    for source, model in (("--model", options.model), ("perstack.toml", options.config.model)):
+        if not model:
+            continue
+        if runtime.accepts_model(model):
+            return model
+        note(f"{runtime.id}: model {model!r} from {source} is not a {runtime.name} model; using its default")
+    return None
+
+
+def _preflight(runtime: CliRuntime, options: RunOptions) -> tuple[str, str]:
+    """Binary and credentials, checked before anything is emitted: the documented errors."""
+    binary = runtime.find_binary(options.env)
+    if binary is None:
+        raise AdapterError(f"{runtime.name}: `{runtime.binary}` was not found on PATH", hint=runtime.install_hint)
+    auth = runtime.find_auth(options.env)
+    if auth is None:
+        raise AdapterError(f"{runtime.name}: no credentials found", hint=runtime.auth_hint())
+    if options.continue_latest or options.continue_job or options.resume_from or options.interactive_result:
+        raise AdapterError(
+            f"{runtime.name}: --continue, --continue-job, --resume-from and -i are not supported by CLI runtimes"
+        )
+    if not options.query:
+        raise AdapterError(f"{runtime.name}: a query is required")
+    return binary, auth
+
+
+def run_cli(
+    runtime: CliRuntime,
+    options: RunOptions,
+    emit: Emit,
+    *,
+    note: Note | None = None,
+    summary: RunSummary | None = None,
+) -> int:
+    """Run `options.expert_key` once through `runtime`; return 0, 1 (error), 130/143 (signals).
+
+    Raises `AdapterError` before any event is emitted when the binary or the credentials are missing;
+    after that, every failure is a `stopRunByError` event and exit code 1.
+    """
+    from sandbox.events import InitializeRuntime, RunInput, RunSetting, create_id, now_ms
+    from sandbox.jobs import JobStore
+
+    say = note or _stderr_note
+    binary, _auth = _preflight(runtime, options)
+    assert options.query is not None
+    expert = map_expert(options.config, options.expert_key, options.env)
+    model = _resolve_model(runtime, options, say)
+    max_steps = options.max_steps or options.config.max_steps
+    timeout_s = options.timeout_ms / 1000 if options.timeout_ms else DEFAULT_TIMEOUT_S
+    job_id = options.job_id or create_id()
+    run_id = create_id()
+    store = JobStore(options.jobs_dir)
+    state = StreamState(servers=tuple(s.name for s in expert.servers))
+    if summary is not None:
+        summary.job_id, summary.run_id = job_id, run_id
+    scratch = Path(tempfile.mkdtemp(prefix=f"sandbox-{runtime.id}-"))
+    started = time.monotonic()
+    try:
+        request = CliRequest(
+            query=options.query,
+            expert=expert,
+            model=model,
+            max_steps=max_steps,
+            workspace=options.workspace,
+            scratch=scratch,
+            env=options.env,
+        )
+        invocation = runtime.build_invocation(request)
+        for line in invocation.notes:
+            say(f"{runtime.id}: {line}")
+        _report_skills(runtime, invocation.skills, say)
+        child_env = filter_env(
+            options.env,
+            names=(*runtime.auth_env, *runtime.env_names, *options.env_names),
+            prefixes=runtime.env_prefixes,
+            extra=invocation.env,
+        )
+        version = runtime.version(binary, options.env)
+        recorder = _Recorder(
+            runtime=runtime, emit=emit, store=store, job_id=job_id, run_id=run_id,
+            expert=expert, query=options.query, state=state,
+        )
+        recorder.metadata.update({"runtimeVersion": version, "skills": [s.to_dict() for s in invocation.skills]})
+        max_retries = options.max_retries or options.config.max_retries or DEFAULT_MAX_RETRIES
+        emit(
+            InitializeRuntime(
+                job_id=job_id,
+                run_id=run_id,
+                runtime_version=version or "unknown",
+                runtime=runtime.id,
+                expert_name=expert.expert_key,
+                experts=[expert.expert_key],
+                model=model or f"{runtime.id}:default",
+                max_steps=max_steps,
+                max_retries=max_retries,
+                timeout=int(timeout_s * 1000),
+                query=options.query,
+                skills=[s.to_dict() for s in invocation.skills],
+            )
+        )
+        now = now_ms()
+        store.store_run_setting(
+            RunSetting(
+                model=model or f"{runtime.id}:default",
+                provider_config={"runtime": runtime.id},
+                job_id=job_id,
+                run_id=run_id,
+                expert_key=expert.expert_key,
+                input=RunInput(text=options.query),
+                max_steps=max_steps,
+                max_retries=max_retries,
+                timeout=int(timeout_s * 1000),
+                started_at=now,
+                updated_at=now,
+                env=dict.fromkeys(sorted(child_env), ""),
+            )
+        )
+        recorder.start()
+
+        def on_stdout(line: str) -> None:
+            for obj in decode_line(line):
+                for item in runtime.parse(obj, state):
+                    if isinstance(item, Notice):
+                        say(f"{runtime.id}: {item.message}")
+                    recorder.handle(item)
+
+        def on_stderr(line: str) -> None:
+            if options.verbose and line.strip():
+                say(f"{runtime.id} stderr: {line}")
+
+        spec = ProcessSpec(argv=[binary, *invocation.args], env=child_env, cwd=options.workspace, timeout=timeout_s)
+        try:
+            result = runtime.spawner(spec, on_stdout, on_stderr)
+        except OSError as exc:
+            result = ProcessResult(exit_code=127, stderr=f"cannot start {binary}: {exc}")
+        runtime.finish(state, result)
+        recorder.metadata.update({"exitCode": result.exit_code, "durationMs": int(result.duration_s * 1000)})
+        failure = _error_of(runtime, state, result, timeout_s)
+        if failure is None:
+            recorder.finish(None)
+            code = 0
+        else:
+            recorder.finish(failure[1], error_name=failure[0])
+            code = 1
+            if result.interrupted is not None:
+                code = 128 + result.interrupted
+        if summary is not None:
+            summary.ok = failure is None
+            summary.outcome = "completed" if failure is None else ("timeout" if result.timed_out else "error")
+            summary.error = None if failure is None else failure[1]
+            summary.steps = state.steps
+            summary.usage = state.usage
+            summary.exit_code = code
+        return code
+    finally:
+        if summary is not None:
+            summary.wall_s = time.monotonic() - started
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _report_skills(runtime: CliRuntime, skills: list[SkillStatus], say: Note) -> None:
+    for skill in skills:
+        verdict = "applied" if skill.applied else "NOT applied"
+        say(f"{runtime.id}: skill {skill.name!r} ({skill.type}) {verdict}: {skill.detail}")
