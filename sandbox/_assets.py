@@ -42,11 +42,11 @@ def asset_path(relative: str) -> Path:
 @functools.cache
 def jinja_env() -> jinja2.Environment:
     """The shared Jinja environment; templates are addressed as `templates/Dockerfile.j2` etc."""
-    return jinja2.Environment(  # noqa: S701 - not HTML; values are validated and quoted by filters
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(asset_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
         lstrip_blocks=True,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 - Dockerfile, YAML and squid.conf are not HTML
     )

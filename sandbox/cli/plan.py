@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +19,9 @@ from ._sandbox_opts import (
     NodeImageOpt,
     PidsOpt,
 )
+
+if TYPE_CHECKING:
+    from sandbox.plan import SandboxPlan
 
 __all__ = ["plan_command"]
 
@@ -49,9 +53,20 @@ def plan_command(
     loaded = load(config)
     env_map = host_env(loaded, env_path)
     inputs = plan_inputs(
-        expert, env_map, runtime=resolve_runtime(runtime, loaded.config.runtime), provider=provider,
-        model=model, env_names=env, base_image=base_image, node_image=node_image, ca_cert=ca_cert,
-        allow_private=allow_private, add_host=add_host, memory=memory, cpus=cpus, pids=pids,
+        expert,
+        env_map,
+        runtime=resolve_runtime(runtime, loaded.config.runtime),
+        provider=provider,
+        model=model,
+        env_names=env,
+        base_image=base_image,
+        node_image=node_image,
+        ca_cert=ca_cert,
+        allow_private=allow_private,
+        add_host=add_host,
+        memory=memory,
+        cpus=cpus,
+        pids=pids,
     )
     plan = compute_plan(loaded.config, inputs)
     ctx = render_context(plan, loaded.config, RunSite(project="sandbox-plan", workspace=loaded.base_dir))
@@ -62,54 +77,49 @@ def plan_command(
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    _print_table(data)
+    _print_table(plan, ctx.expert_image, str(loaded.path))
 
 
-def _print_table(data: dict[str, object]) -> None:
+def _print_table(plan: SandboxPlan, image: str, config_path: str) -> None:
+    """A readable summary: what an untrusted Expert would be allowed to reach and see."""
     from rich.console import Console
     from rich.table import Table
 
+    def lines(values: Sequence[str]) -> str:
+        return "\n".join(values) or "(none)"
+
     console = Console()
-    table = Table(title=f"Sandbox plan for {data['expert']}", show_header=False, title_justify="left")
+    table = Table(title=f"Sandbox plan for {plan.expert}", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
     table.add_column("value")
-
-    def lines(value: object) -> str:
-        if isinstance(value, list | tuple):
-            return "\n".join(str(v) for v in value) or "(none)"
-        return str(value)
-
-    env = data["env"]
-    assert isinstance(env, dict)
-    packages = data["packages"]
-    assert isinstance(packages, dict)
-    network = data["network"]
-    assert isinstance(network, dict)
-    sources = data["domainSources"]
-    assert isinstance(sources, dict)
-    table.add_row("config", str(data["configPath"]))
-    table.add_row("experts", lines(data["experts"]))
-    if data["registryDelegates"]:
-        table.add_row("registry delegates", lines(data["registryDelegates"]))
-    table.add_row("runtime", f"{data['runtime']}  (provider {data['provider']}, model {data['model']})")
-    table.add_row("image", f"{data['image']}  (from {data['baseImage']})")
-    table.add_row("language runtimes", lines(data["runtimes"]))
-    table.add_row("npm packages", lines(packages["npm"]))
-    table.add_row("PyPI packages", lines(packages["pypi"]))
-    allow = [f"{d}  <- {', '.join(sources.get(d.lstrip('.'), sources.get('*.' + d.lstrip('.'), [])))}"
-             for d in data["allowedDomains"]]  # type: ignore[attr-defined]
+    table.add_row("config", config_path)
+    table.add_row("experts", lines(plan.experts))
+    if plan.registry_delegates:
+        table.add_row("registry delegates", lines(plan.registry_delegates))
+    if plan.unknown_delegates:
+        table.add_row("[red]unknown delegates[/red]", lines(plan.unknown_delegates))
+    table.add_row("runtime", f"{plan.runtime}  (provider {plan.provider}, model {plan.model})")
+    table.add_row("image", f"{image}  (from {plan.base_image})")
+    table.add_row("language runtimes", lines(plan.runtimes))
+    table.add_row("npm packages", lines(plan.packages.npm))
+    table.add_row("PyPI packages", lines(plan.packages.pypi))
+    allow = []
+    for d in plan.allowed_domains:
+        sources = plan.domain_sources.get(d.lstrip("."), plan.domain_sources.get("*." + d.lstrip("."), ()))
+        allow.append(f"{d}  <- {', '.join(sources)}")
     table.add_row("may reach (443 only)", lines(allow) if allow else "nothing: no network at all")
-    table.add_row("private hosts opened", lines(network["allowPrivate"]))
-    table.add_row("proxy host overrides", lines(network["addHosts"]))
-    table.add_row("env passed (required)", lines(env["required"]))
-    table.add_row("env passed (optional)", lines(env["optional"]))
-    if env["missing"]:
-        table.add_row("[red]env missing[/red]", lines(env["missing"]))
-    limits = data["limits"]
-    assert isinstance(limits, dict)
-    table.add_row("limits", f"memory {limits['memory']}, cpus {limits['cpus']}, pids {limits['pids']}, "
-                            f"tmpfs {limits['tmpfsSize']}")
-    table.add_row("ca bundle", str(data["caCert"] or "(none)"))
+    table.add_row("private hosts opened", lines(plan.network.allow_private))
+    table.add_row("proxy host overrides", lines(plan.network.add_hosts))
+    table.add_row("env passed (required)", lines(plan.env.required))
+    table.add_row("env passed (optional)", lines(plan.env.optional))
+    if plan.env.missing:
+        table.add_row("[red]env missing[/red]", lines(plan.env.missing))
+    limits = plan.limits
+    table.add_row(
+        "limits",
+        f"memory {limits.memory}, cpus {limits.cpus}, pids {limits.pids}, tmpfs {limits.tmpfs_size}",
+    )
+    table.add_row("ca bundle", plan.ca_cert or "(none)")
     console.print(table)
-    for w in data["warnings"]:  # type: ignore[attr-defined]
+    for w in plan.warnings:
         console.print(f"[yellow]note:[/yellow] {w}", highlight=False)

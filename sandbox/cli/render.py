@@ -41,7 +41,9 @@ def render_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     out: Annotated[Path, typer.Option("--out", help="Directory to write the build context to.")],
     config: ConfigOpt = None,
-    workspace: Annotated[Path | None, typer.Option("--workspace", help="Workspace to mount (default: cwd).")] = None,
+    workspace: Annotated[
+        Path | None, typer.Option("--workspace", help="Workspace to mount (default: cwd).")
+    ] = None,
     provider: Annotated[str | None, typer.Option("--provider")] = None,
     model: Annotated[str | None, typer.Option("--model")] = None,
     env_path: EnvPathOpt = None,
@@ -62,9 +64,20 @@ def render_command(
     loaded = load(config)
     env_map = host_env(loaded, env_path)
     inputs = plan_inputs(
-        expert, env_map, runtime="docker", provider=provider, model=model, env_names=env,
-        base_image=base_image, node_image=node_image, ca_cert=ca_cert, allow_private=allow_private,
-        add_host=add_host, memory=memory, cpus=cpus, pids=pids,
+        expert,
+        env_map,
+        runtime="docker",
+        provider=provider,
+        model=model,
+        env_names=env,
+        base_image=base_image,
+        node_image=node_image,
+        ca_cert=ca_cert,
+        allow_private=allow_private,
+        add_host=add_host,
+        memory=memory,
+        cpus=cpus,
+        pids=pids,
     )
     plan = compute_plan(loaded.config, inputs)
     ca = read_ca_cert(plan.ca_cert, loaded.base_dir if ca_cert is None else Path.cwd())

@@ -41,7 +41,7 @@ def _reasoning(value: str | None) -> str | int | None:
     return value
 
 
-def run_command(  # noqa: PLR0913 - mirrors the Perstack CLI one to one
+def run_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     query: Annotated[str | None, typer.Argument(help="The query (omit with -i when resuming).")] = None,
     config: ConfigOpt = None,
@@ -49,20 +49,35 @@ def run_command(  # noqa: PLR0913 - mirrors the Perstack CLI one to one
     model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
     temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, max=2.0)] = None,
     reasoning_budget: Annotated[str | None, typer.Option("--reasoning-budget")] = None,
-    max_steps: Annotated[int | None, typer.Option("--max-steps", min=1, help="Steps across the whole job.")] = None,
+    max_steps: Annotated[
+        int | None, typer.Option("--max-steps", min=1, help="Steps across the whole job.")
+    ] = None,
     max_retries: Annotated[int | None, typer.Option("--max-retries", min=0)] = None,
-    timeout: Annotated[int | None, typer.Option("--timeout", min=1, help="Per-generation timeout (ms).")] = None,
-    runtime: Annotated[str | None, typer.Option("--runtime", help="perstack|local|docker|cursor|claude-code|"
-                                                "gemini|codex|opencode|copilot")] = None,
+    timeout: Annotated[
+        int | None, typer.Option("--timeout", min=1, help="Per-generation timeout (ms).")
+    ] = None,
+    runtime: Annotated[
+        str | None,
+        typer.Option(
+            "--runtime", help="perstack|local|docker|cursor|claude-code|gemini|codex|opencode|copilot"
+        ),
+    ] = None,
     env_path: EnvPathOpt = None,
     job_id: Annotated[str | None, typer.Option("--job-id", help="Id of the new job.")] = None,
     continue_: Annotated[bool, typer.Option("--continue", help="Continue the latest job.")] = False,
     continue_job: Annotated[str | None, typer.Option("--continue-job", help="Continue this job.")] = None,
-    resume_from: Annotated[str | None, typer.Option("--resume-from",
-                                                    help="Resume from this checkpoint (needs --continue-job).")] = None,
-    interactive: Annotated[str | None, typer.Option("-i", "--interactive-tool-call-result",
-                                                    help="Answer to a pending interactive tool call.")] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", help="More events (build progress, proxy log).")] = False,
+    resume_from: Annotated[
+        str | None, typer.Option("--resume-from", help="Resume from this checkpoint (needs --continue-job).")
+    ] = None,
+    interactive: Annotated[
+        str | None,
+        typer.Option(
+            "-i", "--interactive-tool-call-result", help="Answer to a pending interactive tool call."
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="More events (build progress, proxy log).")
+    ] = False,
     env: EnvNameOpt = None,
     workspace: Annotated[Path | None, typer.Option("--workspace", help="Workspace (default: cwd).")] = None,
     base_image: BaseImageOpt = None,
@@ -73,8 +88,9 @@ def run_command(  # noqa: PLR0913 - mirrors the Perstack CLI one to one
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")]
-    = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")
+    ] = False,
 ) -> None:
     """Run an Expert; events stream to stdout as JSON lines."""
     from sandbox.options import RunOptions
@@ -96,9 +112,20 @@ def run_command(  # noqa: PLR0913 - mirrors the Perstack CLI one to one
     rt = resolve_runtime(runtime, loaded.config.runtime)
     env_map = host_env(loaded, env_path)
     inputs = plan_inputs(
-        expert, env_map, runtime=rt, provider=provider, model=model, env_names=env, base_image=base_image,
-        node_image=node_image, ca_cert=ca_cert, allow_private=allow_private, add_host=add_host,
-        memory=memory, cpus=cpus, pids=pids,
+        expert,
+        env_map,
+        runtime=rt,
+        provider=provider,
+        model=model,
+        env_names=env,
+        base_image=base_image,
+        node_image=node_image,
+        ca_cert=ca_cert,
+        allow_private=allow_private,
+        add_host=add_host,
+        memory=memory,
+        cpus=cpus,
+        pids=pids,
     )
     plan = compute_plan(loaded.config, inputs)
     options = RunOptions(
@@ -125,11 +152,26 @@ def run_command(  # noqa: PLR0913 - mirrors the Perstack CLI one to one
         workspace=ws,
         jobs_dir=Path.cwd() / "perstack" / "jobs",
     )
+    if plan.unknown_delegates:
+        abort(
+            f"{loaded.path}: Expert {expert!r} delegates to unknown local Experts: "
+            + ", ".join(plan.unknown_delegates)
+        )
     if dry_run:
-        print(json.dumps({
-            "runtime": rt, "expert": expert, "query": query, "provider": plan.provider, "model": plan.model,
-            "workspace": str(ws), "plan": plan.model_dump(mode="json", by_alias=True),
-        }, indent=2))
+        print(
+            json.dumps(
+                {
+                    "runtime": rt,
+                    "expert": expert,
+                    "query": query,
+                    "provider": plan.provider,
+                    "model": plan.model,
+                    "workspace": str(ws),
+                    "plan": plan.model_dump(mode="json", by_alias=True),
+                },
+                indent=2,
+            )
+        )
         return
     if rt != "docker" and plan.env.missing:
         abort("missing required environment variables: " + ", ".join(plan.env.missing))

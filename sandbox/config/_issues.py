@@ -28,7 +28,10 @@ _MAX_SHOWN = 80
 
 def show(value: object) -> str:
     """`value` in backticks, JSON-escaped (so CR/LF/quotes stay visible and inert) and cut at 80 chars."""
-    text = value if isinstance(value, str) else repr(value)
+    if isinstance(value, bool):
+        text = "true" if value else "false"  # TOML spelling, not Python's
+    else:
+        text = value if isinstance(value, str) else repr(value)
     escaped = json.dumps(text, ensure_ascii=False)[1:-1]
     if len(escaped) > _MAX_SHOWN:
         escaped = escaped[: _MAX_SHOWN - 1] + "…"

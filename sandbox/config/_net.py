@@ -62,9 +62,11 @@ _NAMED_CHARS = {
 
 
 def _bad_char_reason(value: str) -> str:
+    # Named characters first, in the order above, so `a b_c` reports the space (the injection) not `_`.
+    for ch, name in _NAMED_CHARS.items():
+        if ch in value:
+            return f"contains {name}"
     for ch in value:
-        if ch in _NAMED_CHARS:
-            return f"contains {_NAMED_CHARS[ch]}"
         if not ch.isascii():
             return "contains a non-ASCII character (write the name as ASCII; punycode is not accepted either)"
         if not (ch.isalnum() or ch in ".*-"):
@@ -125,7 +127,10 @@ def ip_range_name(ip: IPAddress) -> str | None:
         (ip.is_loopback, "loopback"),
         (ip.is_link_local, "link-local"),
         (isinstance(ip, ipaddress.IPv4Address) and ip in _CGNAT, "CGNAT (100.64.0.0/10)"),
-        (isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.IPv6Network("fc00::/7"), "IPv6 unique-local"),
+        (
+            isinstance(ip, ipaddress.IPv6Address) and ip in ipaddress.IPv6Network("fc00::/7"),
+            "IPv6 unique-local",
+        ),
         (isinstance(ip, ipaddress.IPv6Address) and ip.is_site_local, "IPv6 site-local"),
         (ip.is_multicast, "multicast"),
         (ip.is_private, "private"),
@@ -159,7 +164,9 @@ def check_hostname(value: str, *, min_labels: int = 2, wildcard: bool = False) -
     if wildcard and name.startswith("*."):
         base = name[2:]
     if "*" in base:
-        hint = "only a single leading `*.` wildcard is allowed" if wildcard else "wildcards are not allowed here"
+        hint = (
+            "only a single leading `*.` wildcard is allowed" if wildcard else "wildcards are not allowed here"
+        )
         raise ValueError(f"{show(value)} is not a valid host name: {hint}")
     labels = base.split(".")
     if any(label == "" for label in labels):
@@ -168,14 +175,18 @@ def check_hostname(value: str, *, min_labels: int = 2, wildcard: bool = False) -
         if len(label) > MAX_LABEL_LENGTH:
             raise ValueError(f"{show(value)} has a label longer than {MAX_LABEL_LENGTH} characters")
         if label.startswith("xn--"):
-            raise ValueError(f"{show(value)} is a punycode (xn--) name; internationalised names are not accepted")
+            raise ValueError(
+                f"{show(value)} is a punycode (xn--) name; internationalised names are not accepted"
+            )
         if not _LABEL.fullmatch(label):
             raise ValueError(
                 f"{show(value)} is not a valid host name: label {show(label)} must be letters, digits and "
                 "inner hyphens"
             )
     if _NUMERIC_LABEL.fullmatch(labels[-1]):
-        raise ValueError(f"{show(value)} looks like an IP address (its last label is numeric), not a host name")
+        raise ValueError(
+            f"{show(value)} looks like an IP address (its last label is numeric), not a host name"
+        )
     if len(labels) < min_labels:
         if min_labels == 2:
             raise ValueError(f"{show(value)} needs at least two labels (like example.com)")
@@ -282,7 +293,9 @@ def validate_endpoint_url(value: str, *, what: str = "") -> str:
         kind = ip_range_name(ip)
         if kind is not None:
             raise ValueError(f"{_lead(what, text)} points at a {kind} address")
-        raise ValueError(f"{_lead(what, text)} uses an IP address; use a host name (the proxy allows names only)")
+        raise ValueError(
+            f"{_lead(what, text)} uses an IP address; use a host name (the proxy allows names only)"
+        )
     name = _canonical_host(host, what, text)
     if name == "localhost" or name.endswith(".localhost"):
         raise ValueError(f"{_lead(what, text)} points at localhost")

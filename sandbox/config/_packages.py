@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Literal
 from ._issues import show
 
 if TYPE_CHECKING:
-    from ._model import McpSseSkill, McpStdioSkill, InteractiveSkill
+    from ._model import InteractiveSkill, McpSseSkill, McpStdioSkill
 
 __all__ = [
     "NPM_COMMANDS",
@@ -46,16 +46,62 @@ _PYPI_NAME = re.compile(r"[A-Z0-9]|[A-Z0-9][A-Z0-9._-]*[A-Z0-9]", re.ASCII | re.
 _PYPI_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+*_-]*", re.ASCII)
 
 _NPX_VALUE_FLAGS = frozenset(
-    {"-p", "--package", "-c", "--call", "-w", "--workspace", "--registry", "--cache", "--userconfig",
-     "--prefix", "--loglevel"}
+    {
+        "-p",
+        "--package",
+        "-c",
+        "--call",
+        "-w",
+        "--workspace",
+        "--registry",
+        "--cache",
+        "--userconfig",
+        "--prefix",
+        "--loglevel",
+    }
 )
 _UVX_VALUE_FLAGS = frozenset(
-    {"--from", "--with", "-w", "--with-editable", "--with-requirements", "--python", "-p", "--index",
-     "--index-url", "-i", "--extra-index-url", "--default-index", "--find-links", "-f", "--constraints",
-     "-c", "--overrides", "--build-constraints", "-b", "--directory", "--project", "--cache-dir",
-     "--config-file", "--color", "--python-preference", "--refresh-package", "--reinstall-package",
-     "--upgrade-package", "-P", "--index-strategy", "--keyring-provider", "--resolution", "--prerelease",
-     "--exclude-newer", "--link-mode", "--env-file", "--allow-insecure-host", "--config-setting", "-C"}
+    {
+        "--from",
+        "--with",
+        "-w",
+        "--with-editable",
+        "--with-requirements",
+        "--python",
+        "-p",
+        "--index",
+        "--index-url",
+        "-i",
+        "--extra-index-url",
+        "--default-index",
+        "--find-links",
+        "-f",
+        "--constraints",
+        "-c",
+        "--overrides",
+        "--build-constraints",
+        "-b",
+        "--directory",
+        "--project",
+        "--cache-dir",
+        "--config-file",
+        "--color",
+        "--python-preference",
+        "--refresh-package",
+        "--reinstall-package",
+        "--upgrade-package",
+        "-P",
+        "--index-strategy",
+        "--keyring-provider",
+        "--resolution",
+        "--prerelease",
+        "--exclude-newer",
+        "--link-mode",
+        "--env-file",
+        "--allow-insecure-host",
+        "--config-setting",
+        "-C",
+    }
 )
 
 
@@ -134,7 +180,9 @@ def parse_package(value: str, command: str | None = None) -> PackageSpec:
         raise ValueError(f"{show(value)} is neither a valid npm nor a valid PyPI package name") from None
 
 
-def _package_argument(args: Sequence[str], value_flags: frozenset[str], package_flags: frozenset[str]) -> str | None:
+def _package_argument(
+    args: Sequence[str], value_flags: frozenset[str], package_flags: frozenset[str]
+) -> str | None:
     """The package a launcher would run: the value of a package flag, else the first positional argument."""
     positional: str | None = None
     index = 0

@@ -65,7 +65,8 @@ _SIZE_FACTORS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # Docker image references, after distribution/reference's grammar (lower-case repository path, optional
 # registry host[:port], optional tag, optional digest).
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])(?:\.(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]))*"
+_DOMAIN_COMPONENT = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_DOMAIN = rf"{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*"
 _IMAGE_REF = re.compile(
     rf"(?:(?P<domain>(?:{_DOMAIN}|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?)/)?"
     rf"(?P<path>{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*)"
@@ -94,7 +95,7 @@ def validate_env_name(value: str) -> str:
 
 
 def validate_expert_key(value: str) -> str:
-    """An Expert key as Perstack defines it: `name`, `@scope/name`, `name@1.2.3` or `name@tag` (lower-case)."""
+    """An Expert key as Perstack defines it: `name`, `@scope/name`, `name@1.2.3` or `name@tag`."""
     text = _require_str(value)
     if len(text) > MAX_EXPERT_KEY_LENGTH or not _EXPERT_KEY.fullmatch(text):
         raise ValueError(
@@ -204,7 +205,7 @@ def validate_json_object_text(value: str) -> str:
     except json.JSONDecodeError as exc:
         raise ValueError(f"is not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})") from None
     if not isinstance(parsed, dict):
-        raise ValueError("must be a JSON object (a schema like {\"type\": \"object\", ...})")
+        raise ValueError('must be a JSON object (a schema like {"type": "object", ...})')
     return text
 
 
@@ -236,15 +237,17 @@ def validate_path_text(value: str) -> str:
     return text
 
 
-def validate_size(value: str, *, minimum: int = 1) -> str:
-    """A Docker size like `2g`, `512m`, `1024k` or a byte count; returned lower-case."""
+def validate_size(value: str, *, minimum: int = 1, minimum_text: str = "1 byte") -> str:
+    """A Docker size like `2g`, `512m`, `1024k` or a byte count, at least `minimum` bytes; lower-cased."""
     text = _require_str(value)
     match = _SIZE.fullmatch(text)
     if not match:
-        raise ValueError(f"{show(text)} is not a size (a number with an optional b, k, m or g suffix, like 512m)")
+        raise ValueError(
+            f"{show(text)} is not a size (a number with an optional b, k, m or g suffix, like 512m)"
+        )
     amount = int(match.group(1)) * _SIZE_FACTORS[match.group(2).lower()]
     if amount < minimum:
-        raise ValueError(f"{show(text)} is too small (at least {minimum} bytes)")
+        raise ValueError(f"{show(text)} is too small (the minimum is {minimum_text})")
     return text.lower()
 
 

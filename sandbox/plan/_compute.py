@@ -21,6 +21,7 @@ from sandbox.config import (
     McpStdioSkill,
     PackageSpec,
     PerstackConfig,
+    is_registry_key,
     normalize_domain,
     package_spec,
     parse_add_host,
@@ -51,7 +52,7 @@ _PYTHON_COMMANDS = frozenset({"uvx", "uv", "python", "python3", "pip"})
 
 @dataclass(frozen=True)
 class PlanInputs:
-    """What the plan depends on besides the config: CLI overrides and the private env map (names only used)."""
+    """What the plan depends on besides the config: CLI overrides and the private env map (names only)."""
 
     expert_key: str
     runtime: str = "perstack"
@@ -70,13 +71,17 @@ class PlanInputs:
     add_hosts: tuple[str, ...] = ()
 
 
-def _walk(config: PerstackConfig, root: str) -> tuple[list[str], list[str]]:
-    """Coordinator first, then local delegates breadth-first; registry-shaped keys not defined locally apart."""
+def _walk(config: PerstackConfig, root: str) -> tuple[list[str], list[str], list[str]]:
+    """Coordinator first, then local delegates breadth-first.
+
+    Returns (local Experts, registry-shaped delegates not defined locally, bare names defined nowhere).
+    """
     if root not in config.experts:
         known = ", ".join(sorted(config.experts)) or "none"
         raise PlanError(f"unknown Expert {root!r} (defined: {known})")
     order: list[str] = []
     registry: list[str] = []
+    unknown: list[str] = []
     seen = {root}
     queue = deque([root])
     while queue:
@@ -88,9 +93,11 @@ def _walk(config: PerstackConfig, root: str) -> tuple[list[str], list[str]]:
             seen.add(delegate)
             if delegate in config.experts:
                 queue.append(delegate)
-            else:
+            elif is_registry_key(delegate):
                 registry.append(delegate)
-    return order, registry
+            else:
+                unknown.append(delegate)
+    return order, registry, unknown
 
 
 def _skills(expert: Expert) -> Mapping[str, McpStdioSkill | McpSseSkill | InteractiveSkill] | None:
@@ -132,7 +139,7 @@ def to_proxy_domains(domains: Iterable[str]) -> tuple[str, ...]:
 
 def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
     """Compute the plan for `inputs.expert_key`. Raises PlanError for an unknown Expert or bad option."""
-    experts, registry = _walk(config, inputs.expert_key)
+    experts, registry, unknown = _walk(config, inputs.expert_key)
     warnings: list[str] = []
     sources: dict[str, list[str]] = {}
     required: list[str] = []
@@ -162,10 +169,20 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
                 for d in skill.allowed_domains:
                     add_domain(d, where)
                 if name == BUILTIN_BASE_SKILL:
-                    skills.append(SkillPlan(expert=key, name=name, type=skill.type, builtin=True,
-                                            domains=skill.allowed_domains))
+                    skills.append(
+                        SkillPlan(
+                            expert=key,
+                            name=name,
+                            type=skill.type,
+                            builtin=True,
+                            domains=skill.allowed_domains,
+                        )
+                    )
                     continue
-                spec = package_spec(skill)
+                try:
+                    spec = package_spec(skill)
+                except ValueError as exc:
+                    raise PlanError(f"{where}: {exc}") from None
                 if skill.command in _NODE_COMMANDS:
                     runtimes.add("node")
                 elif skill.command not in _PYTHON_COMMANDS:
@@ -183,18 +200,31 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
                             f"{where}: package {spec.name!r} is not pinned; the version resolved at build "
                             "is recorded in the image"
                         )
-                skills.append(SkillPlan(
-                    expert=key, name=name, type=skill.type, command=skill.command,
-                    package=install_spec(spec) if spec else None,
-                    ecosystem=spec.ecosystem if spec else None, domains=skill.allowed_domains,
-                ))
+                skills.append(
+                    SkillPlan(
+                        expert=key,
+                        name=name,
+                        type=skill.type,
+                        command=skill.command,
+                        package=install_spec(spec) if spec else None,
+                        ecosystem=spec.ecosystem if spec else None,
+                        domains=skill.allowed_domains,
+                    )
+                )
             elif isinstance(skill, McpSseSkill):
                 host = urlsplit(skill.endpoint).hostname or ""
                 add_domain(normalize_domain(host), f"{where}.endpoint")
                 for d in skill.allowed_domains:
                     add_domain(d, where)
-                skills.append(SkillPlan(expert=key, name=name, type=skill.type, endpoint=skill.endpoint,
-                                        domains=skill.allowed_domains))
+                skills.append(
+                    SkillPlan(
+                        expert=key,
+                        name=name,
+                        type=skill.type,
+                        endpoint=skill.endpoint,
+                        domains=skill.allowed_domains,
+                    )
+                )
             else:
                 skills.append(SkillPlan(expert=key, name=name, type=skill.type))
 
@@ -204,9 +234,16 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
         spec_p = provider_spec(provider_name)
     except ValueError as exc:
         raise PlanError(str(exc)) from None
-    setting = dict(config.provider.setting) if config.provider and provider_name == config.provider.provider_name \
+    setting = (
+        dict(config.provider.setting)
+        if config.provider and provider_name == config.provider.provider_name
         else {}
-    for host in spec_p.hosts(setting, inputs.env):
+    )
+    try:
+        provider_hosts = spec_p.hosts(setting, inputs.env)
+    except ValueError as exc:
+        raise PlanError(f"provider {provider_name}: {exc}") from None
+    for host in provider_hosts:
         try:
             add_domain(normalize_domain(host), f"provider {provider_name}")
         except ValueError:
@@ -220,9 +257,15 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
     for env_name in spec_p.optional_env:
         if env_name not in required and env_name not in optional:
             optional.append(env_name)
+    if unknown:
+        warnings.append(
+            "unknown local delegates (not in perstack.toml, not registry keys); `run` refuses this Expert: "
+            + ", ".join(unknown)
+        )
     if registry:
         warnings.append(
-            "registry delegates are not resolved offline and will not run in the sandbox: " + ", ".join(registry)
+            "registry delegates are not resolved offline and will not run in the sandbox: "
+            + ", ".join(registry)
         )
     for env_name in inputs.extra_env:
         if env_name not in required:
@@ -233,12 +276,17 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
     settings = config.sandbox
     try:
         allow_private = tuple(
-            f"{h}:{p}" for h, p in (parse_host_port(v) for v in
-                                    (*(settings.allow_private if settings else ()), *inputs.allow_private))
+            f"[{h}]:{p}" if ":" in h else f"{h}:{p}"
+            for h, p in (
+                parse_host_port(v)
+                for v in (*(settings.allow_private if settings else ()), *inputs.allow_private)
+            )
         )
         add_hosts = tuple(
-            f"{n}:{ip}" for n, ip in (parse_add_host(v) for v in
-                                      (*(settings.add_hosts if settings else ()), *inputs.add_hosts))
+            f"{n}:{ip}"
+            for n, ip in (
+                parse_add_host(v) for v in (*(settings.add_hosts if settings else ()), *inputs.add_hosts)
+            )
         )
     except ValueError as exc:
         raise PlanError(str(exc)) from None
@@ -246,35 +294,42 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
         warnings.append(f"private destination opened by name: {entry}")
 
     allowed = to_proxy_domains(sources)
-    missing = tuple(n for n in required if not inputs.env.get(n))
+    missing = [n for n in required if not inputs.env.get(n)]
+    missing += [n for n in spec_p.missing_env(setting, inputs.env) if n not in missing]
+    for n in missing:
+        if n not in required:
+            required.append(n)
+            if n in optional:
+                optional.remove(n)
     model = inputs.model or config.model or DEFAULT_MODEL
     defaults = Limits()
     limits = Limits(
         memory=inputs.memory or (settings.memory if settings and settings.memory else defaults.memory),
         cpus=inputs.cpus or (settings.cpus if settings and settings.cpus else defaults.cpus),
         pids=inputs.pids or (settings.pids if settings and settings.pids else defaults.pids),
-        tmpfsSize=inputs.tmpfs_size or (settings.tmpfs_size if settings and settings.tmpfs_size
-                                        else defaults.tmpfs_size),
+        tmpfs_size=inputs.tmpfs_size
+        or (settings.tmpfs_size if settings and settings.tmpfs_size else defaults.tmpfs_size),
     )
     return SandboxPlan(
         expert=inputs.expert_key,
         experts=tuple(experts),
-        registryDelegates=tuple(registry),
+        registry_delegates=tuple(registry),
+        unknown_delegates=tuple(unknown),
         runtime=inputs.runtime,
         provider=provider_name,
         model=model,
         runtimes=tuple(sorted(runtimes)),
         packages=PackagePlan(npm=tuple(sorted(npm)), pypi=tuple(sorted(pypi))),
         skills=tuple(skills),
-        allowedDomains=allowed,
-        domainSources={d: tuple(s) for d, s in sorted(sources.items())},
-        env=EnvPlan(required=tuple(required), optional=tuple(optional), missing=missing),
-        baseImage=inputs.base_image or (settings.base_image if settings and settings.base_image
-                                        else DEFAULT_BASE_IMAGE),
-        nodeImage=inputs.node_image or (settings.node_image if settings and settings.node_image
-                                        else DEFAULT_NODE_IMAGE),
-        caCert=inputs.ca_cert or (settings.ca_cert if settings else None),
+        allowed_domains=allowed,
+        domain_sources={d: tuple(s) for d, s in sorted(sources.items())},
+        env=EnvPlan(required=tuple(required), optional=tuple(optional), missing=tuple(missing)),
+        base_image=inputs.base_image
+        or (settings.base_image if settings and settings.base_image else DEFAULT_BASE_IMAGE),
+        node_image=inputs.node_image
+        or (settings.node_image if settings and settings.node_image else DEFAULT_NODE_IMAGE),
+        ca_cert=inputs.ca_cert or (settings.ca_cert if settings else None),
         limits=limits,
-        network=NetworkPlan(allowedDomains=allowed, allowPrivate=allow_private, addHosts=add_hosts),
+        network=NetworkPlan(allowed_domains=allowed, allow_private=allow_private, add_hosts=add_hosts),
         warnings=tuple(warnings),
     )

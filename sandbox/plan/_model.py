@@ -17,7 +17,7 @@ class _Frozen(BaseModel):
 
 
 class PackagePlan(_Frozen):
-    """Skill packages installed into the image at build time, as install specs (`name@version` / `name==version`)."""
+    """Skill packages installed into the image at build time, as install specs (`name@1.0`, `name==1.0`)."""
 
     npm: tuple[str, ...] = ()
     pypi: tuple[str, ...] = ()
@@ -64,6 +64,7 @@ class SandboxPlan(_Frozen):
     expert: str
     experts: tuple[str, ...]
     registry_delegates: tuple[str, ...] = Field(default=(), alias="registryDelegates")
+    unknown_delegates: tuple[str, ...] = Field(default=(), alias="unknownDelegates")
     runtime: str = "perstack"
     provider: str
     model: str

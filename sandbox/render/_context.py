@@ -11,6 +11,7 @@ values of `RunSite` (workspace, user, network subnet, labels), which a caller su
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 from collections.abc import Mapping
@@ -74,8 +75,13 @@ class RunSite:
     @property
     def proxy_ip(self) -> str:
         """The proxy's fixed address on the internal network: the subnet's .2 (Docker's gateway takes .1)."""
-        base = self.internal_subnet.split("/")[0].rsplit(".", 1)[0]
-        return f"{base}.2"
+        return str(ipaddress.ip_network(self.internal_subnet)[2])
+
+    @property
+    def dynamic_range(self) -> str:
+        """Where Docker allocates other addresses (the upper half), so nothing can take the proxy's .2."""
+        net = ipaddress.ip_network(self.internal_subnet)
+        return str(list(net.subnets(prefixlen_diff=1))[1])
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,8 @@ def _digest(files: Mapping[str, bytes], *names: str) -> str:
     return h.hexdigest()[:16]
 
 
-def proxy_policy(plan: SandboxPlan) -> ProxyPolicy:
-    """The proxy's part of the plan."""
+def proxy_policy(plan: SandboxPlan, client_networks: tuple[str, ...] | None = None) -> ProxyPolicy:
+    """The proxy's part of the plan; `client_networks` limits who may use the proxy (the internal subnet)."""
     allow_private = []
     for entry in plan.network.allow_private:
         host, _, port = entry.rpartition(":")
@@ -114,10 +120,12 @@ def proxy_policy(plan: SandboxPlan) -> ProxyPolicy:
     for entry in plan.network.add_hosts:
         name, _, ip = entry.partition(":")
         add_hosts.append((name, ip))
+    extra = {"client_networks": client_networks} if client_networks else {}
     return ProxyPolicy(
         allowed_domains=plan.allowed_domains,
         allow_private=tuple(allow_private),
         add_hosts=tuple(add_hosts),
+        **extra,
     )
 
 
@@ -185,7 +193,7 @@ def render_context(
     files["proxy/.base-image"] = plan.base_image.encode()
     proxy_image = f"sandbox-proxy:{_digest(files, *proxy_inputs, 'proxy/.base-image')}"
     del files["proxy/.base-image"]
-    for name, content in sorted(render_squid(proxy_policy(plan)).items()):
+    for name, content in sorted(render_squid(proxy_policy(plan, (site.internal_subnet,))).items()):
         files[f"proxy/config/{name}"] = content.encode()
 
     # What the runtime inside reads: only the planned Experts, with the runtime forced to the native one.
@@ -222,6 +230,8 @@ def render_context(
         limits=plan.limits,
         labels=labels,
         internal_subnet=site.internal_subnet,
+        internal_ip_range=site.dynamic_range,
+        proxy_ip=site.proxy_ip,
         extra_hosts=[],
         expert_tmpfs=[
             f"/tmp:size={tmpfs_size},mode=1777,exec",

@@ -55,7 +55,7 @@ def yaml_str(value: object) -> str:
 
 
 def dockerfile_json(value: object) -> str:
-    """A JSON string for exec-form instructions and LABEL/ENV values; `$` is refused (Dockerfile expands it)."""
+    """A JSON string for LABEL/ENV values; `$` is refused (Dockerfile expands it)."""
     text = _plain(value, "Dockerfile value")
     if "$" in text:
         raise RenderError(f"SECURITY: '$' in Dockerfile value {text!r}")

@@ -41,7 +41,11 @@ def _package_files() -> Iterator[tuple[str, Path]]:
     for section in ("templates", "proxy", "compose"):
         for path in sorted((assets / section).rglob("*")):
             rel = path.relative_to(assets)
-            if path.is_file() and not _SKIP_DIRS.intersection(rel.parts) and path.suffix not in _SKIP_SUFFIXES:
+            if (
+                path.is_file()
+                and not _SKIP_DIRS.intersection(rel.parts)
+                and path.suffix not in _SKIP_SUFFIXES
+            ):
                 yield f"sandbox/_assets/{rel.as_posix()}", path
 
 

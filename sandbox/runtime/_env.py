@@ -71,7 +71,7 @@ def filtered_env(source: Mapping[str, str], additional: Mapping[str, str] | None
 
 
 def skill_env(skill_name: str, source: Mapping[str, str], required: Iterable[str]) -> dict[str, str]:
-    """`filtered_env` for one skill; a missing `requiredEnv` is an error naming the skill (Perstack's text)."""
+    """`filtered_env` for one skill; a missing `requiredEnv` is an error naming the skill."""
     extra: dict[str, str] = {}
     for name in required:
         if name not in source:

@@ -27,14 +27,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from ._env import filter_env
 from ._expert import ExpertMapping, SkillStatus
+from ._process import ProcessResult, ProcessSpec, Spawner, spawn
 from ._stream import Item, StreamState
 
 if TYPE_CHECKING:
     from sandbox.events import EventBase
     from sandbox.options import RunOptions
-
-    from ._process import ProcessResult, Spawner
 
 __all__ = [
     "CliRequest",
@@ -117,6 +117,8 @@ class CliRequest:
     workspace: Path
     scratch: Path
     env: Mapping[str, str]
+    flags: frozenset[str] = frozenset()
+    """Which of the runtime's `optional_flags` the installed CLI lists in its `--help`."""
 
 
 @dataclass
@@ -152,10 +154,13 @@ class CliRuntime(Runtime):
     env_prefixes: ClassVar[tuple[str, ...]] = ()
     model_prefixes: ClassVar[tuple[str, ...] | None] = None
     version_args: ClassVar[tuple[str, ...]] = ("--version",)
+    optional_flags: ClassVar[tuple[str, ...]] = ()
+    """Flags used only when the installed version has them (probed once per binary via `--help`)."""
 
     def __init__(self, spawner: Spawner | None = None) -> None:
         self._spawner = spawner
         self._versions: dict[tuple[str, float], str | None] = {}
+        self._flags: dict[tuple[str, float], frozenset[str]] = {}
 
     # ------------------------------------------------------------------------------- what subclasses write
 
@@ -180,11 +185,7 @@ class CliRuntime(Runtime):
 
     @property
     def spawner(self) -> Spawner:
-        if self._spawner is None:
-            from ._process import spawn
-
-            return spawn
-        return self._spawner
+        return spawn if self._spawner is None else self._spawner
 
     @property
     def override_var(self) -> str:
@@ -219,9 +220,6 @@ class CliRuntime(Runtime):
         except OSError:
             return None
         if key not in self._versions:
-            from ._env import filter_env
-            from ._process import ProcessSpec
-
             probe_env = filter_env(env, names=self.env_names)
             try:
                 result = self.spawner(
@@ -234,11 +232,36 @@ class CliRuntime(Runtime):
                 self._versions[key] = match.group(0) if match and result.exit_code == 0 else None
         return self._versions[key]
 
+    def supported_flags(self, binary: str, env: Mapping[str, str]) -> frozenset[str]:
+        """The `optional_flags` this binary's `--help` mentions; CLIs change weekly, so probe, not assume."""
+        if not self.optional_flags:
+            return frozenset()
+        try:
+            key = (binary, os.stat(binary).st_mtime)
+        except OSError:
+            return frozenset()
+        if key not in self._flags:
+            probe_env = filter_env(env, names=self.env_names)
+            try:
+                result = self.spawner(
+                    ProcessSpec(argv=[binary, "--help"], env=probe_env, cwd=Path("/"), timeout=15)
+                )
+                text = result.stdout + "\n" + result.stderr
+            except OSError:
+                text = ""
+            words = set(re.findall(r"--[A-Za-z0-9][A-Za-z0-9-]*", text))
+            self._flags[key] = frozenset(flag for flag in self.optional_flags if flag in words)
+        return self._flags[key]
+
     def info(self, env: Mapping[str, str]) -> RuntimeInfo:
         binary = self.find_binary(env)
         if binary is None:
             return RuntimeInfo(
-                self.id, self.name, self.tier, False, reason=f"`{self.binary}` not found on PATH; {self.install_hint}"
+                self.id,
+                self.name,
+                self.tier,
+                False,
+                reason=f"`{self.binary}` not found on PATH; {self.install_hint}",
             )
         version = self.version(binary, env)
         auth = self.find_auth(env)
@@ -249,6 +272,6 @@ class CliRuntime(Runtime):
         return self.model_prefixes is None or model.lower().startswith(self.model_prefixes)
 
     def run(self, options: RunOptions, emit: Emit) -> int:
-        from ._run import run_cli
+        from ._run import run_cli  # noqa: PLC0415 - _run imports this module
 
         return run_cli(self, options, emit)

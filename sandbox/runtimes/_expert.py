@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sandbox._errors import AdapterError
-from sandbox.config import Expert, InteractiveSkill, McpSseSkill, McpStdioSkill, PerstackConfig
+
+if TYPE_CHECKING:  # models only for typing: importing sandbox.runtimes must stay cheap
+    from sandbox.config import Expert, McpStdioSkill, PerstackConfig
 
 __all__ = [
     "BASE_SKILL",
@@ -83,12 +86,19 @@ class ExpertMapping:
         """The query with the system prompt ahead of it, for CLIs without a system-prompt channel."""
         return f"## Instructions\n{self.system_prompt}\n\n## User Request\n{query}"
 
-    def statuses(self, runtime: str, applied: Mapping[str, str], refused: Mapping[str, str]) -> list[SkillStatus]:
+    def statuses(
+        self, runtime: str, applied: Mapping[str, str], refused: Mapping[str, str]
+    ) -> list[SkillStatus]:
         """Per-skill report: `applied` maps server name → how, `refused` maps server name → why not."""
         out: list[SkillStatus] = []
         if self.base_skill:
             out.append(
-                SkillStatus(BASE_SKILL, "mcpStdioSkill", True, f"replaced by {runtime}'s built-in file and shell tools")
+                SkillStatus(
+                    BASE_SKILL,
+                    "mcpStdioSkill",
+                    True,
+                    f"replaced by {runtime}'s built-in file and shell tools",
+                )
             )
         for server in self.servers:
             kind = "mcpStdioSkill" if server.is_stdio else "mcpSseSkill"
@@ -106,7 +116,9 @@ class ExpertMapping:
 
 def _stdio_argv(skill: McpStdioSkill) -> tuple[str, tuple[str, ...]]:
     """Perstack's rule: `packageName` alone is the argument list; `npx` gets `-y` so it never prompts."""
-    args = list(skill.args) if skill.args is not None else ([skill.package_name] if skill.package_name else [])
+    args = (
+        list(skill.args) if skill.args is not None else ([skill.package_name] if skill.package_name else [])
+    )
     if skill.command == "npx" and "-y" not in args and "--yes" not in args:
         args.insert(0, "-y")
     return skill.command, tuple(args)
@@ -151,9 +163,9 @@ def map_expert(config: PerstackConfig, expert_key: str, env: Mapping[str, str]) 
     for name, skill in (skills or {}).items():
         if name == BASE_SKILL:
             continue
-        if isinstance(skill, InteractiveSkill):
+        if skill.type == "interactiveSkill":
             interactive.append(name)
-        elif isinstance(skill, McpStdioSkill):
+        elif skill.type == "mcpStdioSkill":
             missing = [var for var in skill.required_env if not env.get(var)]
             if missing:
                 raise AdapterError(
@@ -171,7 +183,7 @@ def map_expert(config: PerstackConfig, expert_key: str, env: Mapping[str, str]) 
                     omit=skill.omit,
                 )
             )
-        elif isinstance(skill, McpSseSkill):
+        else:
             servers.append(McpServer(name=name, url=skill.endpoint, pick=skill.pick, omit=skill.omit))
     instruction = expert.instruction.strip()
     delegates = _delegates_section(config, expert.delegates)
@@ -189,7 +201,9 @@ def map_expert(config: PerstackConfig, expert_key: str, env: Mapping[str, str]) 
     )
 
 
-def mcp_servers_json(servers: tuple[McpServer, ...], *, sse_type: str = "sse") -> dict[str, dict[str, object]]:
+def mcp_servers_json(
+    servers: tuple[McpServer, ...], *, sse_type: str = "sse"
+) -> dict[str, dict[str, object]]:
     """The `mcpServers` object shared by Claude Code, Gemini, Cursor and Copilot config files."""
     out: dict[str, dict[str, object]] = {}
     for server in servers:

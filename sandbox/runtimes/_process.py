@@ -42,6 +42,7 @@ __all__ = [
     "ProcessSpec",
     "Spawner",
     "capture",
+    "forward_signals",
     "spawn",
 ]
 
@@ -134,18 +135,31 @@ def _reader(stream: IO[bytes], name: str, sink: queue.Queue[tuple[str, str | Non
         sink.put((name, None))
 
 
-@contextlib.contextmanager
-def _forward_signals(pgid: int, received: list[int]) -> Iterator[None]:
-    """Forward SIGINT/SIGTERM to the child's group while it runs (main thread only: Python's rule)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+_live_lock = threading.Lock()
+_live: dict[int, list[int]] = {}
+"""Process groups of running children -> signals forwarded to each (for `interrupted`)."""
 
-    def forward(signum: int, _frame: FrameType | None) -> None:
+
+def _forward(signum: int, _frame: FrameType | None) -> None:
+    with _live_lock:
+        groups = list(_live.items())
+    for pgid, received in groups:
         received.append(signum)
         _killpg(pgid, signum)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+@contextlib.contextmanager
+def forward_signals() -> Iterator[None]:
+    """While active, SIGINT/SIGTERM received by `sandbox` go to every running child's process group.
+
+    `spawn` enters it itself when called on the main thread; code that spawns from worker threads
+    (`compare --parallel`) wraps the whole pool in it on the main thread, since Python only lets the
+    main thread install signal handlers. Nested use is harmless.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, _forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
@@ -177,61 +191,17 @@ def spawn(
         preexec_fn=_set_parent_death_signal(os.getpid()),  # noqa: PLW1509 - the only way to set PDEATHSIG
     )
     pgid = proc.pid  # start_new_session: the child leads its own group
-    assert proc.stdout is not None and proc.stderr is not None
-    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
-    readers = [
-        threading.Thread(target=_reader, args=(proc.stdout, "out", lines), daemon=True),
-        threading.Thread(target=_reader, args=(proc.stderr, "err", lines), daemon=True),
-    ]
-    for reader in readers:
-        reader.start()
-    out: list[str] = []
-    err: list[str] = []
-    err_size = 0
     received: list[int] = []
-    timed_out = False
-    deadline = started + spec.timeout if spec.timeout else None
-    kill_at: float | None = None  # when to escalate to SIGKILL after a SIGTERM/SIGINT
-    open_streams = 2
-    exited_at: float | None = None
-    with _forward_signals(pgid, received):
-        while open_streams:
-            now = time.monotonic()
-            if deadline is not None and now >= deadline and not timed_out and exited_at is None:
-                timed_out = True
-                _killpg(pgid, signal.SIGTERM)
-                kill_at = now + KILL_GRACE_SECONDS
-            if received and kill_at is None:
-                kill_at = now + KILL_GRACE_SECONDS
-            if kill_at is not None and now >= kill_at:
-                _killpg(pgid, signal.SIGKILL)
-            if exited_at is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at >= DRAIN_SECONDS:
-                _killpg(pgid, signal.SIGKILL)
-                if now - exited_at >= DRAIN_SECONDS + 1:
-                    break  # a grandchild escaped the group and still holds a pipe: stop waiting
-            try:
-                name, line = lines.get(timeout=0.05)
-            except queue.Empty:
-                continue
-            if line is None:
-                open_streams -= 1
-            elif name == "out":
-                if on_stdout is None:
-                    out.append(line)
-                else:
-                    on_stdout(line)
-            else:
-                err.append(line)
-                err_size += len(line) + 1
-                while err_size > _STDERR_KEEP and len(err) > 1:
-                    err_size -= len(err.pop(0)) + 1
-                if on_stderr is not None:
-                    on_stderr(line)
-        code = proc.wait()
-    # The leader is gone; make sure nothing of its group outlives the run.
-    _killpg(pgid, signal.SIGKILL)
+    with _live_lock:
+        _live[pgid] = received
+    try:
+        with forward_signals():
+            code, timed_out, out, err = _supervise(proc, spec.timeout, received, on_stdout, on_stderr)
+    finally:
+        with _live_lock:
+            _live.pop(pgid, None)
+        # The leader is gone; nothing of its group may outlive the run.
+        _killpg(pgid, signal.SIGKILL)
     return ProcessResult(
         exit_code=code,
         stdout="\n".join(out),
@@ -241,6 +211,63 @@ def spawn(
         duration_s=time.monotonic() - started,
         pid=proc.pid,
     )
+
+
+def _supervise(
+    proc: subprocess.Popen[bytes],
+    timeout: float | None,
+    received: list[int],
+    on_stdout: LineHandler | None,
+    on_stderr: LineHandler | None,
+) -> tuple[int, bool, list[str], list[str]]:
+    """Pump output to the handlers while enforcing the timeout and the kill escalation."""
+    assert proc.stdout is not None and proc.stderr is not None
+    pgid = proc.pid
+    lines: queue.Queue[tuple[str, str | None]] = queue.Queue()
+    for stream, name in ((proc.stdout, "out"), (proc.stderr, "err")):
+        threading.Thread(target=_reader, args=(stream, name, lines), daemon=True).start()
+    out: list[str] = []
+    err: list[str] = []
+    err_size = 0
+    timed_out = False
+    deadline = time.monotonic() + timeout if timeout else None
+    kill_at: float | None = None  # when a SIGTERM/SIGINT escalates to SIGKILL
+    exited_at: float | None = None
+    open_streams = 2
+    while open_streams:
+        now = time.monotonic()
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+        if deadline is not None and now >= deadline and not timed_out and exited_at is None:
+            timed_out = True
+            _killpg(pgid, signal.SIGTERM)
+        if (timed_out or received) and kill_at is None:
+            kill_at = now + KILL_GRACE_SECONDS
+        if kill_at is not None and now >= kill_at:
+            _killpg(pgid, signal.SIGKILL)
+        if exited_at is not None and now - exited_at >= DRAIN_SECONDS:
+            _killpg(pgid, signal.SIGKILL)
+            if now - exited_at >= DRAIN_SECONDS + 1:
+                break  # a grandchild left the group and still holds a pipe: stop waiting for it
+        try:
+            name, line = lines.get(timeout=0.05)
+        except queue.Empty:
+            continue
+        if line is None:
+            open_streams -= 1
+        elif name == "out":
+            if on_stdout is None:
+                out.append(line)
+            else:
+                on_stdout(line)
+        else:
+            err.append(line)
+            err_size += len(line) + 1
+            while err_size > _STDERR_KEEP and len(err) > 1:
+                err_size -= len(err.pop(0)) + 1
+            if on_stderr is not None:
+                on_stderr(line)
+    return proc.wait(), timed_out, out, err
 
 
 def capture(argv: Sequence[str], env: Mapping[str, str], *, timeout: float = 10.0) -> ProcessResult:

@@ -21,27 +21,53 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import AdapterError
 from sandbox.config import DEFAULT_MAX_RETRIES
+from sandbox.events import (
+    CallTools,
+    Checkpoint,
+    CheckpointError,
+    CheckpointStatus,
+    CompleteRun,
+    EventBase,
+    ExpertMessage,
+    ExpertRef,
+    InitializeRuntime,
+    InstructionMessage,
+    Message,
+    ResolveToolResults,
+    RunInput,
+    RunSetting,
+    StartRun,
+    Step,
+    StopRunByError,
+    TextPart,
+    ToolCall,
+    ToolCallPart,
+    ToolMessage,
+    ToolResultPart,
+    Usage,
+    UserMessage,
+    create_id,
+    now_ms,
+)
+from sandbox.events import ToolResult as EventToolResult
+from sandbox.jobs import JobStore
 
 from ._base import CliRequest, CliRuntime, Emit
 from ._env import filter_env
 from ._expert import ExpertMapping, SkillStatus, map_expert
 from ._process import ProcessResult, ProcessSpec
-from ._stream import Item, Notice, RunUsage, StreamState, Text, ToolCalls, ToolResult, decode_line
+from ._stream import Call, Item, Notice, RunUsage, StreamState, Text, ToolCalls, ToolResult, decode_line
 
 if TYPE_CHECKING:
-    from sandbox.events import Message, Usage
-    from sandbox.jobs import JobStore
     from sandbox.options import RunOptions
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Note", "RunSummary", "run_cli"]
+__all__ = ["DEFAULT_TIMEOUT_S", "Note", "run_cli"]
 
 DEFAULT_TIMEOUT_S = 30 * 60
 """Wall-clock limit of one CLI run when `--timeout` is not given (the CLIs have none of their own)."""
@@ -53,25 +79,8 @@ def _stderr_note(message: str) -> None:
     print(f"sandbox: {message}", file=sys.stderr, flush=True)
 
 
-@dataclass
-class RunSummary:
-    """The outcome of one run, for `compare` (filled in by `run_cli` when a summary object is passed)."""
-
-    runtime: str
-    job_id: str | None = None
-    run_id: str | None = None
-    ok: bool = False
-    outcome: str = "not started"
-    error: str | None = None
-    steps: int = 0
-    usage: RunUsage = field(default_factory=RunUsage)
-    wall_s: float = 0.0
-    exit_code: int = 1
-
-
 def _usage_model(usage: RunUsage | None) -> Usage:
-    from sandbox.events import Usage
-
+    """Perstack's integer Usage; figures the CLI does not report become 0 here (null in metadata)."""
     if usage is None:
         return Usage()
     return Usage(
@@ -84,8 +93,6 @@ def _usage_model(usage: RunUsage | None) -> Usage:
 
 
 def _minus(total: Usage, reported: Usage) -> Usage:
-    from sandbox.events import Usage
-
     return Usage(
         input_tokens=max(0, total.input_tokens - reported.input_tokens),
         output_tokens=max(0, total.output_tokens - reported.output_tokens),
@@ -96,7 +103,11 @@ def _minus(total: Usage, reported: Usage) -> Usage:
 
 
 class _Recorder:
-    """Turns intermediate items into Perstack events, emits them, and records them in the job store."""
+    """Turns intermediate items into Perstack events, emits them, and records them in the job store.
+
+    Steps: step 1 starts with the run; each batch of tool calls whose results have all arrived closes a
+    step (a `proceeding` checkpoint is stored) and opens the next; the last step ends the run.
+    """
 
     def __init__(
         self,
@@ -110,8 +121,6 @@ class _Recorder:
         query: str,
         state: StreamState,
     ) -> None:
-        from sandbox.events import ExpertRef, InstructionMessage, TextPart, UserMessage, now_ms
-
         self.runtime = runtime
         self._emit = emit
         self.store = store
@@ -129,44 +138,48 @@ class _Recorder:
         self.messages: list[Message] = list(self.input_messages)
         self.step_messages: list[Message] = []
         self.text: list[str] = []
-        self.pending: dict[str, Any] = {}  # call id -> events.ToolCall awaiting its result
-        self.reported = _usage_model(None)
+        self.pending: dict[str, ToolCall] = {}
+        self.reported = Usage()
         self.metadata: dict[str, Any] = {"runtime": runtime.id}
 
-    # ----------------------------------------------------------------------------------- plumbing
-
-    def emit(self, event: Any) -> None:
+    def emit(self, event: EventBase) -> None:
         self.store.record(event)
         self._emit(event)
 
-    def _checkpoint(self, status: str, *, usage: Usage | None = None, error: Any = None) -> Any:
-        from sandbox.events import Checkpoint, create_id
-
+    def _checkpoint(
+        self, status: CheckpointStatus, *, usage: Usage | None = None, error: CheckpointError | None = None
+    ) -> Checkpoint:
         return Checkpoint(
             id=create_id(),
             job_id=self.job_id,
             run_id=self.run_id,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             step_number=self.step,
             messages=list(self.messages),
             expert=self.expert_ref,
             usage=usage if usage is not None else self.reported,
-            metadata={**self.metadata, "usage": self.state.usage.to_dict(), "sessionId": self.state.session_id},
+            metadata={
+                **self.metadata,
+                "usage": self.state.usage.to_dict(),
+                "sessionId": self.state.session_id,
+                "model": self.state.model,
+            },
             error=error,
             pending_tool_calls=list(self.pending.values()) or None,
         )
 
-    def _base(self) -> dict[str, Any]:
-        return {"expert_key": self.expert_key, "job_id": self.job_id, "run_id": self.run_id, "step_number": self.step}
-
-    # ----------------------------------------------------------------------------------- events
+    def _ids(self) -> dict[str, Any]:
+        return {
+            "expert_key": self.expert_key,
+            "job_id": self.job_id,
+            "run_id": self.run_id,
+            "step_number": self.step,
+        }
 
     def start(self) -> None:
-        from sandbox.events import StartRun
-
         self.emit(
             StartRun(
-                **self._base(),
+                **self._ids(),
                 initial_checkpoint=self._checkpoint("init"),
                 input_messages=list(self.input_messages),
             )
@@ -180,41 +193,31 @@ class _Recorder:
             self._call_tools(item)
         elif isinstance(item, ToolResult):
             self._resolve(item)
-        elif isinstance(item, Notice):
-            pass  # routed to the note callback by the caller
-
-    def _skill_and_tool(self, name: str, skill: str | None) -> tuple[str, str]:
-        return (skill, name) if skill else (self.runtime.id, name)
+        # Notice: shown by the caller, not an event.
 
     def _call_tools(self, item: ToolCalls) -> None:
-        from sandbox.events import CallTools, ExpertMessage, TextPart, ToolCall, ToolCallPart
-
         text = "".join(self.text) + item.text
         self.text.clear()
-        calls = []
-        parts: list[Any] = [TextPart(text=text)] if text else []
+        calls: list[ToolCall] = []
+        parts: list[TextPart | ToolCallPart] = [TextPart(text=text)] if text else []
         for call in item.calls:
-            skill, tool = self._skill_and_tool(call.name, call.skill)
-            tool_call = ToolCall(id=call.id, skill_name=skill, tool_name=tool, args=dict(call.args))
+            skill = call.skill or self.runtime.id
+            tool_call = ToolCall(id=call.id, skill_name=skill, tool_name=call.name, args=dict(call.args))
             self.pending[call.id] = tool_call
             self.state.tool_names[call.id] = call.name
             calls.append(tool_call)
-            parts.append(ToolCallPart(tool_call_id=call.id, tool_name=tool, args=dict(call.args)))
-        message = ExpertMessage(contents=parts)
+            parts.append(ToolCallPart(tool_call_id=call.id, tool_name=call.name, args=dict(call.args)))
+        message = ExpertMessage(contents=list(parts))
         self.messages.append(message)
         self.step_messages.append(message)
         usage = _usage_model(item.usage)
         self.reported = self.reported + usage
-        self.emit(CallTools(**self._base(), new_message=message, tool_calls=calls, usage=usage))
+        self.emit(CallTools(**self._ids(), new_message=message, tool_calls=calls, usage=usage))
 
     def _resolve(self, item: ToolResult) -> None:
-        from sandbox.events import ResolveToolResults, TextPart, ToolMessage, ToolResultPart
-        from sandbox.events import ToolResult as EventToolResult
-
         call = self.pending.pop(item.call_id, None)
         if call is None:
-            # A result without a call we saw (a CLI that only reports finished tools, or a subagent's):
-            # synthesise the call so the step stays well-formed.
+            # A result for a call the stream never announced: synthesise the call so the step is whole.
             self._call_tools(ToolCalls(calls=(_call_from_result(item),)))
             call = self.pending.pop(item.call_id)
         result = EventToolResult(
@@ -223,44 +226,26 @@ class _Recorder:
             tool_name=call.tool_name,
             result=[TextPart(text=item.output)],
         )
-        message = ToolMessage(
-            contents=[
-                ToolResultPart(
-                    tool_call_id=item.call_id,
-                    tool_name=call.tool_name,
-                    contents=[TextPart(text=item.output)],
-                    is_error=item.is_error or None,
-                )
-            ]
+        part = ToolResultPart(
+            tool_call_id=item.call_id,
+            tool_name=call.tool_name,
+            contents=[TextPart(text=item.output)],
+            is_error=item.is_error or None,
         )
+        message = ToolMessage(contents=[part])
         self.messages.append(message)
         self.step_messages.append(message)
-        self.emit(ResolveToolResults(**self._base(), tool_results=[result]))
+        self.emit(ResolveToolResults(**self._ids(), tool_results=[result]))
         if not self.pending:
             self.store.store_checkpoint(self._checkpoint("proceeding"))
-            self._next_step()
-
-    def _next_step(self) -> None:
-        from sandbox.events import now_ms
-
-        self.step += 1
+            self.step += 1
+            self.step_messages = []
+            self.step_started = now_ms()
         self.state.steps = self.step
-        self.step_messages = []
-        self.step_started = now_ms()
 
     def finish(self, error: str | None, *, error_name: str = "AdapterError") -> None:
-        from sandbox.events import (
-            CheckpointError,
-            CompleteRun,
-            ExpertMessage,
-            Step,
-            StopRunByError,
-            TextPart,
-            now_ms,
-        )
-
         total = _usage_model(self.state.usage)
-        # The CLI's total is authoritative; never report less than what the per-call events already said.
+        # The CLI's total is authoritative, but never below what per-call events already reported.
         if total.total_tokens < self.reported.total_tokens:
             total = self.reported
         rest = _minus(total, self.reported)
@@ -279,16 +264,14 @@ class _Recorder:
         )
         if error is None:
             checkpoint = self._checkpoint("completed", usage=total)
-            self.emit(CompleteRun(**self._base(), checkpoint=checkpoint, step=step, text=final, usage=rest))
+            self.emit(CompleteRun(**self._ids(), checkpoint=checkpoint, step=step, text=final, usage=rest))
         else:
             problem = CheckpointError(name=error_name, message=error, is_retryable=False)
             checkpoint = self._checkpoint("stoppedByError", usage=total, error=problem)
-            self.emit(StopRunByError(**self._base(), checkpoint=checkpoint, step=step, error=problem))
+            self.emit(StopRunByError(**self._ids(), checkpoint=checkpoint, step=step, error=problem))
 
 
-def _call_from_result(item: ToolResult) -> Any:
-    from ._stream import Call
-
+def _call_from_result(item: ToolResult) -> Call:
     return Call(id=item.call_id, name=item.name or "tool", args={})
 
 
@@ -297,10 +280,15 @@ def _last_lines(text: str, count: int = 5) -> str:
     return " | ".join(lines[-count:])
 
 
-def _error_of(runtime: CliRuntime, state: StreamState, result: ProcessResult, timeout_s: float) -> tuple[str, str] | None:
+def _error_of(
+    runtime: CliRuntime, state: StreamState, result: ProcessResult, timeout_s: float
+) -> tuple[str, str] | None:
     """(name, message) of the run's failure, or None if it succeeded. The CLI's own words come first."""
     if result.timed_out:
-        return "TimeoutError", f"{runtime.name} did not finish within {timeout_s:g}s; its process group was killed"
+        return (
+            "TimeoutError",
+            f"{runtime.name} did not finish within {timeout_s:g}s; its process group was killed",
+        )
     if result.interrupted is not None:
         name = signal.Signals(result.interrupted).name
         return "Interrupted", f"{runtime.name} was stopped by {name}"
@@ -311,7 +299,9 @@ def _error_of(runtime: CliRuntime, state: StreamState, result: ProcessResult, ti
         return "AdapterError", f"{runtime.name} exited with code {result.exit_code}: {detail}"
     if not state.finished:
         detail = _last_lines(result.stderr)
-        return "AdapterError", f"{runtime.name} ended without a final result" + (f": {detail}" if detail else "")
+        return "AdapterError", f"{runtime.name} ended without a final result" + (
+            f": {detail}" if detail else ""
+        )
     return None
 
 
@@ -330,13 +320,16 @@ def _preflight(runtime: CliRuntime, options: RunOptions) -> tuple[str, str]:
     """Binary and credentials, checked before anything is emitted: the documented errors."""
     binary = runtime.find_binary(options.env)
     if binary is None:
-        raise AdapterError(f"{runtime.name}: `{runtime.binary}` was not found on PATH", hint=runtime.install_hint)
+        raise AdapterError(
+            f"{runtime.name}: `{runtime.binary}` was not found on PATH", hint=runtime.install_hint
+        )
     auth = runtime.find_auth(options.env)
     if auth is None:
         raise AdapterError(f"{runtime.name}: no credentials found", hint=runtime.auth_hint())
     if options.continue_latest or options.continue_job or options.resume_from or options.interactive_result:
         raise AdapterError(
-            f"{runtime.name}: --continue, --continue-job, --resume-from and -i are not supported by CLI runtimes"
+            f"{runtime.name}: --continue, --continue-job, --resume-from and -i "
+            "are not supported by CLI runtimes"
         )
     if not options.query:
         raise AdapterError(f"{runtime.name}: a query is required")
@@ -349,15 +342,12 @@ def run_cli(
     emit: Emit,
     *,
     note: Note | None = None,
-    summary: RunSummary | None = None,
 ) -> int:
     """Run `options.expert_key` once through `runtime`; return 0, 1 (error), 130/143 (signals).
 
     Raises `AdapterError` before any event is emitted when the binary or the credentials are missing;
     after that, every failure is a `stopRunByError` event and exit code 1.
     """
-    from sandbox.events import InitializeRuntime, RunInput, RunSetting, create_id, now_ms
-    from sandbox.jobs import JobStore
 
     say = note or _stderr_note
     binary, _auth = _preflight(runtime, options)
@@ -369,11 +359,8 @@ def run_cli(
     job_id = options.job_id or create_id()
     run_id = create_id()
     store = JobStore(options.jobs_dir)
-    state = StreamState(servers=tuple(s.name for s in expert.servers))
-    if summary is not None:
-        summary.job_id, summary.run_id = job_id, run_id
     scratch = Path(tempfile.mkdtemp(prefix=f"sandbox-{runtime.id}-"))
-    started = time.monotonic()
+    state = StreamState(servers=tuple(s.name for s in expert.servers), workdir=scratch)
     try:
         request = CliRequest(
             query=options.query,
@@ -383,6 +370,7 @@ def run_cli(
             workspace=options.workspace,
             scratch=scratch,
             env=options.env,
+            flags=runtime.supported_flags(binary, options.env),
         )
         invocation = runtime.build_invocation(request)
         for line in invocation.notes:
@@ -396,10 +384,18 @@ def run_cli(
         )
         version = runtime.version(binary, options.env)
         recorder = _Recorder(
-            runtime=runtime, emit=emit, store=store, job_id=job_id, run_id=run_id,
-            expert=expert, query=options.query, state=state,
+            runtime=runtime,
+            emit=emit,
+            store=store,
+            job_id=job_id,
+            run_id=run_id,
+            expert=expert,
+            query=options.query,
+            state=state,
         )
-        recorder.metadata.update({"runtimeVersion": version, "skills": [s.to_dict() for s in invocation.skills]})
+        recorder.metadata.update(
+            {"runtimeVersion": version, "skills": [s.to_dict() for s in invocation.skills]}
+        )
         max_retries = options.max_retries or options.config.max_retries or DEFAULT_MAX_RETRIES
         emit(
             InitializeRuntime(
@@ -438,7 +434,12 @@ def run_cli(
 
         def on_stdout(line: str) -> None:
             for obj in decode_line(line):
-                for item in runtime.parse(obj, state):
+                try:
+                    items = list(runtime.parse(obj, state))
+                except Exception as exc:  # a new CLI version's odd event must not kill the run
+                    say(f"{runtime.id}: skipped an event the adapter could not read ({exc!r}): {line[:200]}")
+                    continue
+                for item in items:
                     if isinstance(item, Notice):
                         say(f"{runtime.id}: {item.message}")
                     recorder.handle(item)
@@ -447,7 +448,9 @@ def run_cli(
             if options.verbose and line.strip():
                 say(f"{runtime.id} stderr: {line}")
 
-        spec = ProcessSpec(argv=[binary, *invocation.args], env=child_env, cwd=options.workspace, timeout=timeout_s)
+        spec = ProcessSpec(
+            argv=[binary, *invocation.args], env=child_env, cwd=options.workspace, timeout=timeout_s
+        )
         try:
             result = runtime.spawner(spec, on_stdout, on_stderr)
         except OSError as exc:
@@ -463,17 +466,8 @@ def run_cli(
             code = 1
             if result.interrupted is not None:
                 code = 128 + result.interrupted
-        if summary is not None:
-            summary.ok = failure is None
-            summary.outcome = "completed" if failure is None else ("timeout" if result.timed_out else "error")
-            summary.error = None if failure is None else failure[1]
-            summary.steps = state.steps
-            summary.usage = state.usage
-            summary.exit_code = code
         return code
     finally:
-        if summary is not None:
-            summary.wall_s = time.monotonic() - started
         shutil.rmtree(scratch, ignore_errors=True)
 
 

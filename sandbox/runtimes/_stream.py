@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Text",
     "ToolCalls",
     "ToolResult",
+    "as_dict",
     "as_float",
     "as_int",
     "decode_line",
@@ -145,6 +147,8 @@ class StreamState:
     tool_names: dict[str, str] = field(default_factory=dict)
     scratch: dict[str, Any] = field(default_factory=dict)
     """Adapter-private state (partial text buffers, counters)."""
+    workdir: Path | None = None
+    """The run's private scratch directory (files the CLI writes at exit, e.g. Copilot's usage file)."""
 
 
 def split_mcp_name(name: str, servers: tuple[str, ...], *, prefix: str = "", sep: str = "__") -> Call | None:
@@ -185,6 +189,11 @@ def decode_line(line: str) -> Iterator[dict[str, Any]]:
         yield value
     elif isinstance(value, list):
         yield from (item for item in value if isinstance(item, dict))
+
+
+def as_dict(value: object) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty dict: nested fields may be missing or null."""
+    return value if isinstance(value, dict) else {}
 
 
 def as_int(value: object) -> int | None:

@@ -26,13 +26,14 @@ from ._stream import (
     Call,
     Item,
     Notice,
+    RunUsage,
     StreamState,
     Text,
     ToolCalls,
     ToolResult,
+    as_dict,
     as_float,
     as_int,
-    RunUsage,
     split_mcp_name,
     text_of,
 )
@@ -56,7 +57,9 @@ BUILTIN_TOOLS = (
 
 def _usage(raw: dict[str, Any]) -> RunUsage:
     """Anthropic usage: the prompt is input + cache writes + cache reads (the API splits them)."""
-    parts = [as_int(raw.get(k)) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")]
+    parts = [
+        as_int(raw.get(k)) for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    ]
     known = [p for p in parts if p is not None]
     return RunUsage(
         input_tokens=sum(known) if known else None,
@@ -113,7 +116,9 @@ class ClaudeCode(CliRuntime):
             else:
                 allowed.append(f"mcp__{server.name}")
             denied.extend(f"mcp__{server.name}__{tool}" for tool in server.omit)
-            applied[server.name] = "passed via --mcp-config" + (" (pick/omit as tool permissions)" if server.pick or server.omit else "")
+            applied[server.name] = "passed via --mcp-config" + (
+                " (pick/omit as tool permissions)" if server.pick or server.omit else ""
+            )
         args = [
             "-p",
             "--output-format",
@@ -175,7 +180,6 @@ class ClaudeCode(CliRuntime):
             )
 
     def _assistant(self, event: dict[str, Any], state: StreamState) -> Iterator[Item]:
-        message = event.get("message") or {}
         text = "".join(str(b.get("text", "")) for b in _blocks(event) if b.get("type") == "text")
         calls = []
         for block in _blocks(event):
@@ -183,21 +187,19 @@ class ClaudeCode(CliRuntime):
                 continue
             name = str(block.get("name", ""))
             mcp = split_mcp_name(name, state.servers, prefix="mcp__")
-            args = block.get("input") if isinstance(block.get("input"), dict) else {}
+            args = as_dict(block.get("input"))
             calls.append(
-                Call(id=str(block.get("id", "")), name=mcp.name if mcp else name, args=args, skill=mcp.skill if mcp else None)
+                Call(
+                    id=str(block.get("id", "")),
+                    name=mcp.name if mcp else name,
+                    args=args,
+                    skill=mcp.skill if mcp else None,
+                )
             )
-        # One API message can arrive as several lines (one per content block) sharing its id and usage:
-        # report its usage once.
-        usage = None
-        msg_id = message.get("id")
-        seen: set[str] = state.scratch.setdefault("usage_ids", set())
-        if isinstance(message.get("usage"), dict) and msg_id not in seen:
-            usage = _usage(message["usage"])
-            if msg_id:
-                seen.add(msg_id)
+        # Per-message usage is not used: the stream shows each message's usage as of its first block
+        # (output_tokens 1), and helper-model calls never appear; `result.usage` has the real totals.
         if calls:
-            yield ToolCalls(calls=tuple(calls), text=text, usage=usage)
+            yield ToolCalls(calls=tuple(calls), text=text)
         elif text:
             yield Text(text)
         if event.get("error"):
@@ -215,7 +217,9 @@ class ClaudeCode(CliRuntime):
         state.usage = usage
         if event.get("is_error") or str(event.get("subtype", "success")) != "success":
             errors = [str(e) for e in event.get("errors") or [] if e]
-            detail = "; ".join(errors) or (event.get("result") if isinstance(event.get("result"), str) else "")
+            detail = "; ".join(errors) or (
+                event.get("result") if isinstance(event.get("result"), str) else ""
+            )
             if not detail and event.get("api_error_status"):
                 detail = f"API error {event['api_error_status']}"
             detail = detail or state.scratch.get("assistant_error") or str(event.get("subtype"))
@@ -224,7 +228,12 @@ class ClaudeCode(CliRuntime):
             state.error = f"{label}: {detail}"
 
     def finish(self, state: StreamState, result: ProcessResult) -> None:
-        if state.error is None and not state.finished and result.exit_code != 0 and state.scratch.get("assistant_error"):
+        if (
+            state.error is None
+            and not state.finished
+            and result.exit_code != 0
+            and state.scratch.get("assistant_error")
+        ):
             state.error = str(state.scratch["assistant_error"])
 
 

@@ -32,7 +32,7 @@ from . import _anthropic, _openai
 from ._inspect import RequestView
 from ._script import ErrorSpec, Protocol, Script
 from ._state import RECORDS_ADAPTER, UNEXPECTED_ADAPTER, Incoming, ScriptState, UnexpectedKind
-from ._wire import Reply
+from ._wire import DEFAULT_CHUNK_SIZE, Reply
 
 __all__ = ["DEFAULT_MODELS", "build_app"]
 
@@ -41,6 +41,12 @@ DEFAULT_MODELS: tuple[str, ...] = ("claude-scripted", "gpt-scripted")
 names; the defaults are deliberately not real model names, which go stale and which SDKs warn about."""
 
 _POLL_S = 0.05  # how often a scripted delay checks for a client that gave up or a server stopping
+_METHODS = {
+    "/v1/messages": "POST",
+    "/v1/messages/count_tokens": "POST",
+    "/v1/chat/completions": "POST",
+    "/v1/models": "GET",
+}
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -68,7 +74,7 @@ def build_app(
     *,
     require_key: str | None = None,
     models: Sequence[str] = DEFAULT_MODELS,
-    chunk_size: int = 8,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
     control_api: bool = False,
 ) -> Starlette:
     """The ASGI app serving `state`'s script.
@@ -107,13 +113,16 @@ def build_app(
         where = "x-api-key or authorization: Bearer" if protocol == "anthropic" else "authorization: Bearer"
         return f"invalid API key: this server requires a key in {where}; got {_masked(sent)}"
 
-    async def pause(request: Request, seconds: float) -> bool:
-        """Sleep `seconds`; False if the client went away (or the server stops) first."""
+    async def pause(request: Request, seconds: float, number: int) -> bool:
+        """Sleep `seconds`; False if the client hung up (recorded) or the server stops first."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
         while (left := deadline - loop.time()) > 0:
             await asyncio.sleep(min(_POLL_S, left))
-            if state.closing.is_set() or await request.is_disconnected():
+            if await request.is_disconnected():
+                state.mark_abandoned(number)
+                return False
+            if state.closing.is_set():
                 return False
         return True
 
@@ -132,7 +141,7 @@ def build_app(
             return _error_response(protocol, admission.failure, admission.number)
         turn = admission.turn
         assert turn is not None and admission.turn_index is not None
-        if turn.delay_s and not await pause(request, turn.delay_s):
+        if turn.delay_s and not await pause(request, turn.delay_s, admission.number):
             return Response(status_code=499)  # nobody is listening any more; uvicorn drops it
         if turn.error is not None and not (turn.error.mid_stream and view.stream):
             return _error_response(protocol, turn.error, admission.number)
@@ -197,7 +206,9 @@ def build_app(
         incoming = await read(request, None)
         path = request.url.path.rstrip("/")
         hint = ""
-        if path.endswith("/chat/completions"):
+        if path in _METHODS:
+            hint = f"; this path only takes {_METHODS[path]}"
+        elif path.endswith("/chat/completions"):
             hint = "; OpenAI clients need a base URL ending in /v1 (use server.openai_base_url)"
         elif path.endswith("/messages"):
             hint = "; Anthropic clients need the server root as base URL, without /v1"

@@ -8,8 +8,10 @@ that the same shape as `ScriptedLLMServer` (`requests`, `unexpected`, `assert_al
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,12 +28,17 @@ class RemoteLLMServer:
     **Parameters:**
 
     * `base_url` - the server root as reachable from the test, e.g. `https://127.0.0.1:8443`.
-    * `verify` - what httpx should trust: `True`, `False` or a CA bundle path (`TLSFiles.ca_pem`).
+    * `verify` - what to trust: `True` (system CAs), an `ssl.SSLContext`, or a CA file path
+      (`TLSFiles.ca_pem`), which is turned into a context.
     """
 
-    def __init__(self, base_url: str, *, verify: bool | str = True, timeout: float = 10.0) -> None:
+    def __init__(
+        self, base_url: str, *, verify: bool | str | Path | ssl.SSLContext = True, timeout: float = 10.0
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._verify = verify
+        self._verify = (
+            ssl.create_default_context(cafile=str(verify)) if isinstance(verify, str | Path) else verify
+        )
         self._timeout = timeout
 
     def _call(self, method: str, path: str, content: str | None = None) -> dict[str, Any]:

@@ -8,7 +8,9 @@ so `base_url` is known (and connectable: the kernel queues connections) as soon 
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import ssl
 import tempfile
 import threading
 from collections.abc import Iterable, Sequence
@@ -22,10 +24,12 @@ import uvicorn
 from ._app import DEFAULT_MODELS, build_app
 from ._script import Script, Turn
 from ._state import RecordedRequest, ScriptState, Unexpected
+from ._wire import DEFAULT_CHUNK_SIZE
 
 __all__ = ["ScriptedLLMServer", "TLSFiles", "make_tls_files"]
 
 _STARTUP_TIMEOUT_S = 10.0
+_GRACE_S = 0.5  # time in-flight responses get to finish on stop() before connections are dropped
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,13 @@ class TLSFiles:
     ca_pem: Path
     cert_pem: Path
     key_pem: Path
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A client context trusting only this CA: `httpx.Client(verify=files.client_ssl_context())`.
+
+        A context rather than the CA path, because httpx deprecates `verify=<path>`.
+        """
+        return ssl.create_default_context(cafile=str(self.ca_pem))
 
 
 def make_tls_files(directory: str | Path, hostnames: Sequence[str] = ("localhost", "127.0.0.1")) -> TLSFiles:
@@ -96,7 +107,7 @@ class ScriptedLLMServer:
         hostnames: Sequence[str] = ("localhost", "127.0.0.1"),
         require_key: str | None = None,
         models: Sequence[str] = DEFAULT_MODELS,
-        chunk_size: int = 8,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
         control_api: bool = False,
     ) -> None:
         self.state = ScriptState(_to_turns(script))
@@ -163,13 +174,38 @@ class ScriptedLLMServer:
         self.state.closing.set()
         if self._server is not None:
             self._server.should_exit = True
-        if self._thread is not None:
+        if self._thread is not None and self._server is not None:
+            self._thread.join(timeout=_GRACE_S)
+            if self._thread.is_alive():
+                self._abort_connections(self._server)
             self._thread.join(timeout=_STARTUP_TIMEOUT_S)
         if self._socket is not None:
             self._socket.close()
         if self._tls_dir is not None:
             self._tls_dir.cleanup()
         self._thread = self._server = self._socket = self._tls_dir = None
+
+    @staticmethod
+    def _abort_connections(server: uvicorn.Server) -> None:
+        """Drop the connections still open after the grace period.
+
+        Idle keep-alive connections of clients a test never closed would otherwise hold shutdown up:
+        closing a TLS connection waits for the peer's close_notify, which an idle pooled client
+        never sends, until uvicorn's graceful-shutdown timeout. Aborting runs on the server's loop,
+        since asyncio transports are not thread-safe.
+        """
+        listeners = getattr(server, "servers", [])
+        if not listeners:
+            return
+
+        def abort() -> None:
+            for connection in list(server.server_state.connections):
+                transport = getattr(connection, "transport", None)
+                if transport is not None:
+                    transport.abort()
+
+        with contextlib.suppress(RuntimeError):  # the loop may have closed in the meantime
+            listeners[0].get_loop().call_soon_threadsafe(abort)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -207,10 +243,17 @@ class ScriptedLLMServer:
 
     @property
     def ca_pem_path(self) -> Path:
-        """The CA certificate to trust in TLS mode (`httpx.Client(verify=str(path))`)."""
+        """The CA certificate to trust in TLS mode, for clients configured by path (env vars, CLIs)."""
+        return self._tls().ca_pem
+
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """An SSL context trusting the TLS-mode CA, for `verify=` of httpx and the SDKs' HTTP clients."""
+        return self._tls().client_ssl_context()
+
+    def _tls(self) -> TLSFiles:
         if self.tls_files is None:
-            raise RuntimeError("ca_pem_path exists only for a started ScriptedLLMServer(tls=True)")
-        return self.tls_files.ca_pem
+            raise RuntimeError("TLS files exist only for a started ScriptedLLMServer(tls=True)")
+        return self.tls_files
 
     # -- script and records -------------------------------------------------------------------------
 

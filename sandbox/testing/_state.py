@@ -55,6 +55,8 @@ class RecordedRequest:
 
     `turn_index`/`turn` name the scripted turn it consumed (`None` when it consumed none: model
     listing, token counting, rejected requests). `status` is the HTTP status it was answered with.
+    `abandoned` turns true when the client hung up during the turn's `delay_s` (its timeout fired),
+    so a timeout test can check the server saw the give-up rather than infer it.
     The properties read the body protocol-neutrally (see `RequestView`).
     """
 
@@ -68,6 +70,7 @@ class RecordedRequest:
     status: int
     turn_index: int | None = None
     turn: Turn | None = None
+    abandoned: bool = False
     received_at: float = field(default_factory=time.time)
 
     @property
@@ -238,6 +241,11 @@ class ScriptState:
                 status = turn.error.status
             self._append(incoming, status, index, turn)
             return Admission(number, index, turn)
+
+    def mark_abandoned(self, number: int) -> None:
+        """Note that the client of request `number` hung up before its answer."""
+        with self._lock:
+            self._requests[number].abandoned = True
 
     def _pick(self, haystack: str) -> int | None:
         # A turn waiting for a marker takes precedence, so a delegate's turns cannot be eaten by

@@ -13,7 +13,11 @@ from typing import Any
 
 from ._script import Turn, Usage
 
-__all__ = ["Reply", "split", "sse"]
+__all__ = ["DEFAULT_CHUNK_SIZE", "Reply", "split", "sse"]
+
+DEFAULT_CHUNK_SIZE = 8
+"""Characters per streamed delta: small, so any non-trivial text or tool-argument string arrives in
+several deltas and a client that only copes with one delta fails in tests, not in production."""
 
 
 @dataclass(frozen=True)
@@ -22,8 +26,7 @@ class Reply:
 
     `model` echoes the request's model, as providers do. `request_tokens` is the request body size
     used for the default input-token estimate. `chunk_size` is how many characters go into one
-    streamed delta: small, so every non-trivial text and tool-argument string arrives in several
-    deltas and clients that only handle a single delta fail in tests.
+    streamed delta (see `DEFAULT_CHUNK_SIZE`).
     """
 
     turn: Turn
@@ -31,7 +34,7 @@ class Reply:
     request_number: int
     model: str
     request_bytes: int
-    chunk_size: int = 8
+    chunk_size: int = DEFAULT_CHUNK_SIZE
 
     @property
     def usage(self) -> Usage:

@@ -38,6 +38,7 @@ from ._remote import RemoteLLMServer
 from ._script import ErrorSpec, Expectation, Script, ToolCall, Turn, Usage
 from ._server import ScriptedLLMServer, TLSFiles, make_tls_files
 from ._state import RecordedRequest, ScriptState, Unexpected
+from ._wire import DEFAULT_CHUNK_SIZE
 
 __all__ = [
     "DEFAULT_MODELS",
@@ -81,7 +82,10 @@ def _parser() -> argparse.ArgumentParser:
         "--model", action="append", dest="models", help="a name for GET /v1/models (repeatable)"
     )
     parser.add_argument(
-        "--chunk-size", type=int, default=8, help="characters per streamed delta (default: 8)"
+        "--chunk-size",
+        type=int,
+        default=DEFAULT_CHUNK_SIZE,
+        help=f"characters per streamed delta (default: {DEFAULT_CHUNK_SIZE})",
     )
     parser.add_argument(
         "--no-control-api", action="store_true", help="do not expose /_sandbox/requests and /_sandbox/script"

@@ -22,6 +22,7 @@ import pytest
 from ._app import DEFAULT_MODELS
 from ._script import Script, Turn
 from ._server import ScriptedLLMServer
+from ._wire import DEFAULT_CHUNK_SIZE
 
 __all__ = ["LLMServerFactory", "llm_server", "pytest_runtest_makereport"]
 
@@ -43,7 +44,7 @@ class LLMServerFactory:
         hostnames: Sequence[str] = ("localhost", "127.0.0.1"),
         require_key: str | None = None,
         models: Sequence[str] = DEFAULT_MODELS,
-        chunk_size: int = 8,
+        chunk_size: int = DEFAULT_CHUNK_SIZE,
         control_api: bool = False,
     ) -> ScriptedLLMServer:
         """Start a `ScriptedLLMServer` (same keywords); `check=False` skips the teardown check."""

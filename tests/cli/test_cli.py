@@ -36,7 +36,9 @@ endpoint = "https://tools.example.net/sse"
 def cli(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
     full_env.update(env or {})
-    return subprocess.run([*SANDBOX, *args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False)
+    return subprocess.run(
+        [*SANDBOX, *args], cwd=cwd, capture_output=True, text=True, env=full_env, check=False
+    )
 
 
 @pytest.fixture
@@ -79,13 +81,17 @@ def test_env_file_values_are_used_but_not_exported(project: Path) -> None:
     ("toml", "expected"),
     [
         ('[experts."a"]\ninstruction = "x"\nskils = {}\n', 'experts."a".skils'),
-        ('[experts."a"]\ninstruction = "x"\n[experts."a".skills."w"]\ntype = "mcpStdioSkill"\n'
-         'command = "npx"\npackageName = "x"\nallowedDomains = ["ok.example", "1.2.3.4"]\n',
-         'experts."a".skills."w".allowedDomains[1]'),
+        (
+            '[experts."a"]\ninstruction = "x"\n[experts."a".skills."w"]\ntype = "mcpStdioSkill"\n'
+            'command = "npx"\npackageName = "x"\nallowedDomains = ["ok.example", "1.2.3.4"]\n',
+            'experts."a".skills."w".allowedDomains[1]',
+        ),
         ('[experts."a"\ninstruction = "x"\n', "perstack.toml"),
     ],
 )
-def test_bad_config_is_one_line_per_problem_without_traceback(project: Path, toml: str, expected: str) -> None:
+def test_bad_config_is_one_line_per_problem_without_traceback(
+    project: Path, toml: str, expected: str
+) -> None:
     (project / "perstack.toml").write_text(toml)
     proc = cli(["plan", "a"], project)
     assert proc.returncode == 1
@@ -97,14 +103,18 @@ def test_bad_config_is_one_line_per_problem_without_traceback(project: Path, tom
 
 def test_unknown_expert_and_runtime(project: Path) -> None:
     proc = cli(["plan", "nobody"], project)
-    assert proc.returncode == 1 and "unknown Expert 'nobody'" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        proc.returncode == 1 and "unknown Expert 'nobody'" in proc.stderr and "Traceback" not in proc.stderr
+    )
     proc = cli(["run", "lead", "q", "--runtime", "dokcer", "--dry-run"], project)
     assert proc.returncode == 1 and "did you mean 'docker'" in proc.stderr
 
 
 def test_run_dry_run_reports_what_it_would_do(project: Path) -> None:
-    proc = cli(["run", "lead", "hello", "--runtime", "local", "--model", "m1", "--max-steps", "3",
-                "--dry-run"], project)
+    proc = cli(
+        ["run", "lead", "hello", "--runtime", "local", "--model", "m1", "--max-steps", "3", "--dry-run"],
+        project,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["runtime"] == "perstack" and data["model"] == "m1" and data["query"] == "hello"
@@ -131,8 +141,13 @@ def test_render_writes_the_build_context(project: Path, tmp_path: Path) -> None:
     out = tmp_path / "ctx"
     proc = cli(["render", "lead", "--out", str(out)], project)
     assert proc.returncode == 0, proc.stderr
-    for name in ("Dockerfile", "compose.yaml", "proxy/config/squid.conf", "expert/perstack.json",
-                 "proxy/Dockerfile"):
+    for name in (
+        "Dockerfile",
+        "compose.yaml",
+        "proxy/config/squid.conf",
+        "expert/perstack.json",
+        "proxy/Dockerfile",
+    ):
         assert (out / name).is_file(), name
     first = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     out2 = tmp_path / "ctx2"
@@ -147,3 +162,11 @@ def test_help_and_version(tmp_path: Path) -> None:
     for command in ("plan", "render", "doctor", "run", "start"):
         assert command in proc.stdout
     assert cli(["--version"], tmp_path).stdout.startswith("sandbox ")
+
+
+def test_run_refuses_an_unknown_local_delegate(tmp_path: Path) -> None:
+    (tmp_path / "perstack.toml").write_text('[experts."a"]\ninstruction = "x"\ndelegates = ["ghost"]\n')
+    proc = cli(["run", "a", "q", "--dry-run"], tmp_path)
+    assert proc.returncode == 1
+    assert "unknown local Experts: ghost" in proc.stderr and "Traceback" not in proc.stderr
+    assert cli(["plan", "a", "--json"], tmp_path).returncode == 0

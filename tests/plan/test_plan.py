@@ -128,21 +128,29 @@ def test_unknown_expert_is_a_plan_error() -> None:
         ("amazon-bedrock", 'region = "eu-west-1"', {}, {"bedrock-runtime.eu-west-1.amazonaws.com"}),
         ("amazon-bedrock", "", {"AWS_REGION": "us-east-2"}, {"bedrock-runtime.us-east-2.amazonaws.com"}),
         ("azure-openai", 'resourceName = "acme"', {}, {"acme.openai.azure.com"}),
-        ("google-vertex", 'project = "p"\nlocation = "us-central1"', {},
-         {"us-central1-aiplatform.googleapis.com", "oauth2.googleapis.com"}),
+        (
+            "google-vertex",
+            'project = "p"\nlocation = "us-central1"',
+            {},
+            {"us-central1-aiplatform.googleapis.com", "oauth2.googleapis.com"},
+        ),
         ("anthropic", 'baseUrl = "https://llm.corp.example/v1"', {}, {"llm.corp.example"}),
     ],
 )
 def test_provider_hosts(provider: str, setting: str, env: dict[str, str], expected: set[str]) -> None:
-    toml = f'[provider]\nproviderName = "{provider}"\n[provider.setting]\n{setting}\n[experts."t"]\ninstruction = "x"\n'
+    toml = (
+        f'[provider]\nproviderName = "{provider}"\n[provider.setting]\n{setting}\n'
+        '[experts."t"]\ninstruction = "x"\n'
+    )
     plan = plan_of(toml, "t", env=env)
     assert expected <= set(plan.allowed_domains)
     assert {d for d in plan.allowed_domains if d not in expected} <= {"oauth2.googleapis.com"}
 
 
 def test_cli_provider_beats_file() -> None:
-    plan = plan_of('[provider]\nproviderName = "openai"\n[experts."t"]\ninstruction = "x"\n', "t",
-                   provider="anthropic")
+    plan = plan_of(
+        '[provider]\nproviderName = "openai"\n[experts."t"]\ninstruction = "x"\n', "t", provider="anthropic"
+    )
     assert plan.provider == "anthropic"
     assert "api.anthropic.com" in plan.allowed_domains
     assert "api.openai.com" not in plan.allowed_domains
@@ -151,8 +159,12 @@ def test_cli_provider_beats_file() -> None:
 def test_private_opt_ins_are_off_by_default_and_shown_when_given() -> None:
     plain = plan_of('[experts."t"]\ninstruction = "x"\n', "t")
     assert plain.network.allow_private == () and plain.network.add_hosts == ()
-    opened = plan_of('[experts."t"]\ninstruction = "x"\n', "t", allow_private=("gateway.corp:8443",),
-                     add_hosts=("gateway.corp:10.1.2.3",))
+    opened = plan_of(
+        '[experts."t"]\ninstruction = "x"\n',
+        "t",
+        allow_private=("gateway.corp:8443",),
+        add_hosts=("gateway.corp:10.1.2.3",),
+    )
     assert opened.network.allow_private == ("gateway.corp:8443",)
     assert opened.network.add_hosts == ("gateway.corp:10.1.2.3",)
     assert any("gateway.corp:8443" in w for w in opened.warnings)
@@ -182,3 +194,10 @@ def test_every_peer_config_plans(path: Path) -> None:
         assert plan.experts[0] == key
         for d in plan.allowed_domains:
             assert d == d.lower() and " " not in d and not d.endswith(".")
+
+
+def test_unknown_bare_delegate_is_reported_not_fatal_to_plan() -> None:
+    plan = plan_of('[experts."a"]\ninstruction = "x"\ndelegates = ["ghost", "@org/real"]\n', "a")
+    assert plan.unknown_delegates == ("ghost",)
+    assert plan.registry_delegates == ("@org/real",)
+    assert any("ghost" in w for w in plan.warnings)

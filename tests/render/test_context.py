@@ -39,8 +39,10 @@ packageName = "@modelcontextprotocol/server-everything@2026.8.31"
 
 def _render(tmp: Path, toml: str = BASE, expert: str = "hostile", **site_kw: object):  # type: ignore[no-untyped-def]
     config, _ = parse_config_text(toml, "perstack.toml")
-    plan = compute_plan(config, PlanInputs(expert_key=expert, base_image="sandbox-base:bookworm",
-                                           node_image="sandbox-node:22"))
+    plan = compute_plan(
+        config,
+        PlanInputs(expert_key=expert, base_image="sandbox-base:bookworm", node_image="sandbox-node:22"),
+    )
     site = RunSite(project="sandbox-test", workspace=tmp, uid=1000, gid=1000, **site_kw)  # type: ignore[arg-type]
     return render_context(plan, config, site)
 
@@ -129,8 +131,12 @@ def test_rendered_compose_passes_docker_compose_config(tmp_path: Path) -> None:
     assert ctx is not None
     out = tmp_path / "ctx"
     ctx.write(out)
-    proc = subprocess.run(["docker", "compose", "-f", str(out / "compose.yaml"), "config", "--format", "json"],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        ["docker", "compose", "-f", str(out / "compose.yaml"), "config", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     cfg = json.loads(proc.stdout)
     assert cfg["services"]["expert"]["read_only"] is True

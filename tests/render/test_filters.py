@@ -51,13 +51,23 @@ def test_dockerfile_json_refuses_dollar_and_newline() -> None:
         dockerfile_json("a\nb")
 
 
-@pytest.mark.parametrize("ref", ["debian:bookworm-slim", "node:22-bookworm-slim", "sandbox-base:bookworm",
-                                 "registry.corp:5000/team/python:3.12", "ghcr.io/a/b@sha256:" + "a" * 64])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "debian:bookworm-slim",
+        "node:22-bookworm-slim",
+        "sandbox-base:bookworm",
+        "registry.corp:5000/team/python:3.12",
+        "ghcr.io/a/b@sha256:" + "a" * 64,
+    ],
+)
 def test_image_ref_accepts_real_references(ref: str) -> None:
     assert image_ref(ref) == ref
 
 
-@pytest.mark.parametrize("ref", ["debian:bookworm\nRUN id", "UPPER:case", "a b", "x:$(id)", "", "a:" + "t" * 200])
+@pytest.mark.parametrize(
+    "ref", ["debian:bookworm\nRUN id", "UPPER:case", "a b", "x:$(id)", "", "a:" + "t" * 200]
+)
 def test_image_ref_refuses_injection(ref: str) -> None:
     with pytest.raises(RenderError, match="SECURITY"):
         image_ref(ref)

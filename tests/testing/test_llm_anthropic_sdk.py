@@ -8,6 +8,7 @@ see from the real API.
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -44,7 +45,9 @@ def test_text_turn_non_streaming(llm_server: LLMServerFactory) -> None:
 
 
 def test_tool_use_streaming_accumulates_scripted_input(llm_server: LLMServerFactory) -> None:
-    srv = llm_server([Turn("Let me look.", tool_calls=[ToolCall("read_file", ARGS), ToolCall("list_dir", {})])])
+    srv = llm_server(
+        [Turn("Let me look.", tool_calls=[ToolCall("read_file", ARGS), ToolCall("list_dir", {})])]
+    )
     deltas: list[str] = []
     with client(srv).messages.stream(model=MODEL, max_tokens=64, messages=HELLO) as stream:
         for event in stream:
@@ -94,7 +97,9 @@ def test_streaming_usage_and_max_tokens(llm_server: LLMServerFactory) -> None:
 def test_default_usage_is_estimated(llm_server: LLMServerFactory) -> None:
     srv = llm_server([Turn("x" * 40), Turn("y")])
     small = client(srv).messages.create(model=MODEL, max_tokens=8, messages=HELLO)
-    big = client(srv).messages.create(model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "z" * 400}])
+    big = client(srv).messages.create(
+        model=MODEL, max_tokens=8, messages=[{"role": "user", "content": "z" * 400}]
+    )
     assert small.usage.output_tokens == 10
     assert big.usage.output_tokens == 1
     assert big.usage.input_tokens > small.usage.input_tokens + 90
@@ -109,7 +114,7 @@ def test_async_client_streaming_and_not(llm_server: LLMServerFactory) -> None:
             async with c.messages.stream(model=MODEL, max_tokens=8, messages=HELLO) as stream:
                 second = await stream.get_final_message()
         assert first.content[0].type == "text" and second.content[0].type == "tool_use"
-        return first.content[0].text, dict(second.content[0].input)  # type: ignore[arg-type]
+        return first.content[0].text, dict(second.content[0].input)
 
     assert asyncio.run(go()) == ("one", {"q": "scripted servers"})
     assert [r.stream for r in srv.requests] == [False, True]
@@ -126,7 +131,11 @@ def test_async_client_streaming_and_not(llm_server: LLMServerFactory) -> None:
 )
 @pytest.mark.parametrize("stream", [False, True])
 def test_http_errors_surface_as_sdk_errors(
-    llm_server: LLMServerFactory, spec: ErrorSpec, error: type[anthropic.APIStatusError], error_type: str, stream: bool
+    llm_server: LLMServerFactory,
+    spec: ErrorSpec,
+    error: type[anthropic.APIStatusError],
+    error_type: str,
+    stream: bool,
 ) -> None:
     srv = llm_server([Turn(error=spec)])
     with pytest.raises(error) as raised:
@@ -147,12 +156,16 @@ def test_http_errors_surface_as_sdk_errors(
 
 
 def test_mid_stream_error_event(llm_server: LLMServerFactory) -> None:
-    srv = llm_server([Turn("This answer will be cut off halfway through.", error=ErrorSpec.overloaded(mid_stream=True))])
+    srv = llm_server(
+        [Turn("This answer will be cut off halfway through.", error=ErrorSpec.overloaded(mid_stream=True))]
+    )
     seen: list[str] = []
-    with pytest.raises(anthropic.APIStatusError) as raised:  # noqa: PT012 - the error comes mid-iteration
-        with client(srv).messages.stream(model=MODEL, max_tokens=64, messages=HELLO) as stream:
-            for event in stream:
-                seen.append(event.type)
+    with (
+        pytest.raises(anthropic.APIStatusError) as raised,
+        client(srv).messages.stream(model=MODEL, max_tokens=64, messages=HELLO) as stream,
+    ):
+        for event in stream:
+            seen.append(event.type)
     assert raised.value.status_code == 200  # the HTTP response had already started
     assert isinstance(raised.value.body, dict)
     assert raised.value.body["error"]["type"] == "overloaded_error"
@@ -219,3 +232,35 @@ def test_bearer_token_counts_as_key(llm_server: LLMServerFactory) -> None:
     c = anthropic.Anthropic(base_url=srv.base_url, auth_token="sk-bearer", max_retries=0)
     assert c.messages.create(model=MODEL, max_tokens=8, messages=HELLO).content[0].type == "text"
     assert srv.requests[0].headers["authorization"] == "Bearer sk-bearer"
+
+
+def test_client_giving_up_is_recorded(llm_server: LLMServerFactory) -> None:
+    srv = llm_server([Turn("never delivered", delay_s=30), Turn("fast")])
+    with pytest.raises(anthropic.APITimeoutError):
+        client(srv, timeout=0.2).messages.create(model=MODEL, max_tokens=8, messages=HELLO)
+    client(srv).messages.create(model=MODEL, max_tokens=8, messages=HELLO)
+    deadline = time.monotonic() + 2
+    while not srv.requests[0].abandoned and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [r.abandoned for r in srv.requests] == [True, False]
+
+
+def test_stop_cuts_short_a_delay_with_a_client_still_waiting() -> None:
+    srv = ScriptedLLMServer([Turn("never delivered", delay_s=30)]).start()
+    errors: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            client(srv, timeout=20).messages.create(model=MODEL, max_tokens=8, messages=HELLO)
+        except anthropic.APIError as err:
+            errors.append(err)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    while not srv.requests:
+        time.sleep(0.01)
+    started = time.monotonic()
+    srv.stop()
+    waiter.join(timeout=5)
+    assert time.monotonic() - started < 1.5
+    assert not waiter.is_alive() and errors  # the client got an error, not a hang

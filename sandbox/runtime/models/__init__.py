@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model
     from pydantic_ai.settings import ModelSettings
 
-__all__ = ["build_model", "build_model_settings", "thinking_budget_tokens"]
+__all__ = ["aclose_model", "build_model", "build_model_settings", "thinking_budget_tokens"]
 
 _EFFORTS = ("minimal", "low", "medium", "high")
 # Token budgets for providers that take a number (Anthropic, Gemini); Perstack's named levels map here.
@@ -50,14 +50,27 @@ def _headers(setting: Mapping[str, Any]) -> dict[str, str] | None:
 def build_model(
     provider: str, model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], *, timeout_s: float
 ) -> Model:
-    """Construct the model for one provider; raises `UserError` naming what is missing."""
-    builder = _BUILDERS.get(provider)
-    if builder is None:
-        raise UserError(f"Unknown provider {provider!r}; expected one of: {', '.join(sorted(_BUILDERS))}")
+    """Construct the model for one provider; raises `UserError` naming what is missing.
+
+    Which env names a provider needs comes from the config layer's provider table (`PROVIDERS`), the same
+    table the docker executor forwards env from, so "missing key" messages and forwarding cannot drift.
+    """
+    from sandbox.config._providers import provider_spec  # noqa: PLC0415
+
+    try:
+        spec = provider_spec(provider)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    missing = spec.missing_env(setting, env)
+    if missing:
+        raise UserError(f"Provider {provider} requires environment variables: {', '.join(missing)}")
+    builder = _BUILDERS[provider]
     return builder(model_name, setting, env, timeout_s)
 
 
-def _anthropic(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
+def _anthropic(
+    model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float
+) -> Model:
     from anthropic import AsyncAnthropic  # noqa: PLC0415
     from pydantic_ai.models.anthropic import AnthropicModel  # noqa: PLC0415
     from pydantic_ai.providers.anthropic import AnthropicProvider  # noqa: PLC0415
@@ -261,3 +274,21 @@ def build_model_settings(
         # Claude rejects a temperature other than 1 while extended thinking is on.
         settings["temperature"] = temperature
     return settings  # type: ignore[return-value]
+
+
+async def aclose_model(model: Any) -> None:
+    """Close the SDK client's HTTP connections inside the running loop (else they are closed at garbage
+    collection, after the loop is gone, which raises)."""
+    import inspect  # noqa: PLC0415
+
+    client = getattr(model, "client", None)
+    for target in (client, getattr(client, "aio", None)):
+        close = getattr(target, "aclose", None) or getattr(target, "close", None)
+        if close is None:
+            continue
+        try:
+            result = close()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:  # noqa: S112 - best effort at shutdown
+            continue

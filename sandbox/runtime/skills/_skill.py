@@ -73,7 +73,7 @@ class Skill(abc.ABC):
     def ready(self) -> bool:
         return True
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 - optional hook
         """Connect (spawn, handshake, list tools). Idempotent; raises `ToolError`/`UserError` on failure."""
 
     def tools(self) -> list[ToolSpec]:
@@ -86,5 +86,5 @@ class Skill(abc.ABC):
     async def call(self, tool_name: str, args: dict[str, Any]) -> ToolOutput:
         """Run one tool. Failures the model can react to come back as `is_error` outputs, not exceptions."""
 
-    async def close(self) -> None:
+    async def close(self) -> None:  # noqa: B027 - optional hook
         """Release processes/connections. Idempotent and safe to call when never started."""

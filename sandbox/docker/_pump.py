@@ -1,0 +1,200 @@
+"""The host side of the event stream: validate each line from the Expert, store it, emit it, judge the end.
+
+Why validate on the host: the container runs third-party skill code, so its stdout is untrusted input to
+the host's job store and to whatever consumes our stdout. Each line must be a JSON object that validates as
+a Perstack event (`sandbox.events.parse_event`), and must belong to this run's job: an event naming another
+job id is dropped, so nothing inside the sandbox can write checkpoints into another job's directory.
+Anything else is not an event: it goes to stderr with `--verbose` and is otherwise only kept (the last
+lines) for error messages.
+
+Storage mirrors the native runtime exactly (`Job.emit`): persist first, then emit, through the same
+`JobStore.record`, so `./perstack/jobs/<jobId>/` looks the same after a docker run as after a local one
+and `--continue` / `--continue-job` / `--resume-from` / `-i` find their checkpoints. Run settings are
+written here, on `initializeRuntime` (coordinator) and delegated `startRun`s, because the runtime inside
+stores nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from sandbox.events import (
+    TERMINAL_EVENT_TYPES,
+    Checkpoint,
+    EventBase,
+    InitializeRuntime,
+    RunSetting,
+    StartRun,
+    TextPart,
+    UserMessage,
+    parse_event,
+)
+from sandbox.jobs import JobStore
+
+__all__ = ["EXIT_BY_TERMINAL", "EventPump", "RunSettingFactory"]
+
+# Exit codes by the coordinator's terminal event, as the native runtime returns them (`exit_code_for`).
+EXIT_BY_TERMINAL: Mapping[str, int] = {
+    "completeRun": 0,
+    "stopRunByInteractiveTool": 0,
+    "stopRunByDelegate": 0,
+    "stopRunByExceededMaxSteps": 1,
+    "stopRunByError": 1,
+}
+
+RunSettingFactory = Callable[[str, str, str | None, InitializeRuntime | None], RunSetting]
+"""(run_id, expert_key, input text, initializeRuntime or None for a delegate) -> the run's settings."""
+
+
+@dataclass
+class _Counts:
+    events: int = 0
+    invalid: int = 0
+    foreign: int = 0
+    other: int = 0
+
+
+class EventPump:
+    """Consumes the Expert container's output lines. Not thread-safe: one reader feeds it."""
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        expert_key: str,
+        emit: Callable[[EventBase], None],
+        store: JobStore | None,
+        diag: Callable[[str], None],
+        verbose: bool = False,
+        run_setting: RunSettingFactory | None = None,
+        on_run_id: Callable[[str], None] | None = None,
+        on_terminal: Callable[[EventBase], None] | None = None,
+        tail: int = 40,
+    ) -> None:
+        self.job_id = job_id
+        self.expert_key = expert_key
+        self._emit = emit
+        self._store = store
+        self._diag = diag
+        self._verbose = verbose
+        self._run_setting = run_setting
+        self._on_run_id = on_run_id
+        self._on_terminal = on_terminal
+        self.run_id: str | None = None
+        self.terminal: EventBase | None = None
+        self.counts = _Counts()
+        self.tail: deque[str] = deque(maxlen=tail)
+        self.store_errors: list[str] = []
+
+    # ------------------------------------------------------------------------------------------ input
+
+    def stderr_line(self, line: str) -> None:
+        """The container's stderr: diagnostics from the runtime (errors, tracebacks)."""
+        self.tail.append(line)
+        if self._verbose:
+            self._diag(line)
+
+    def stdout_line(self, line: str) -> None:
+        """One stdout line: an event, or other output."""
+        text = line.strip()
+        obj = None
+        if text.startswith("{"):
+            try:
+                obj = json.loads(text)
+            except ValueError:
+                obj = None
+        if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
+            self._other(text)
+            return
+        try:
+            event = parse_event(obj)
+        except ValidationError as exc:
+            self.counts.invalid += 1
+            first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
+            loc = ".".join(str(p) for p in first.get("loc", ()))
+            self._diag(f"sandbox: dropped an invalid {obj.get('type')!r} event from the container: {loc}: "
+                       f"{first.get('msg')}")
+            return
+        if getattr(event, "job_id", None) != self.job_id:
+            self.counts.foreign += 1
+            self._diag(f"sandbox: dropped a {event.type!r} event for job {getattr(event, 'job_id', None)!r}; "
+                       f"this run is job {self.job_id!r}")
+            return
+        self.counts.events += 1
+        self._before_store(event)
+        if self._store is not None:
+            try:
+                self._store.record(event)
+            except (OSError, ValueError) as exc:
+                if not self.store_errors:
+                    self._diag(f"sandbox: cannot store job files in {self._store.jobs_dir}: {exc}")
+                self.store_errors.append(str(exc))
+        self._emit(event)
+        self._after_emit(event)
+
+    def _other(self, text: str) -> None:
+        self.counts.other += 1
+        self.tail.append(text)
+        if self._verbose:
+            self._diag(text)
+
+    # ------------------------------------------------------------------------------------------ job files
+
+    def _before_store(self, event: EventBase) -> None:
+        if isinstance(event, InitializeRuntime) and self.run_id is None:
+            self.run_id = event.run_id
+            if self._on_run_id is not None:
+                self._on_run_id(event.run_id)
+            if self._store is not None and self._run_setting is not None:
+                self._write_setting(event.run_id, self.expert_key, event.query, event)
+        elif (isinstance(event, StartRun) and event.initial_checkpoint.delegated_by is not None
+              and self._store is not None and self._run_setting is not None):
+            self._write_setting(event.run_id, event.expert_key, _query_of(event), None)
+
+    def _write_setting(self, run_id: str, expert_key: str, text: str | None,
+                       init: InitializeRuntime | None) -> None:
+        assert self._store is not None and self._run_setting is not None
+        try:
+            setting = self._run_setting(run_id, expert_key, text, init)
+            if init is not None:
+                self._store.ensure_job(self.job_id, expert_key, max_steps=init.max_steps)
+            self._store.store_run_setting(setting)
+        except (OSError, ValueError) as exc:
+            self.store_errors.append(str(exc))
+            self._diag(f"sandbox: cannot store the run settings: {exc}")
+
+    def _after_emit(self, event: EventBase) -> None:
+        if event.type not in TERMINAL_EVENT_TYPES:
+            return
+        checkpoint: Checkpoint | None = getattr(event, "checkpoint", None)
+        coordinator = getattr(event, "expert_key", None) == self.expert_key and (
+            checkpoint is None or checkpoint.delegated_by is None
+        )
+        if self.run_id is not None:
+            coordinator = coordinator and getattr(event, "run_id", None) == self.run_id
+        if coordinator:
+            self.terminal = event
+            if self._on_terminal is not None:
+                self._on_terminal(event)
+
+    # ------------------------------------------------------------------------------------------ outcome
+
+    def exit_code(self) -> int | None:
+        """The exit code the terminal event implies, or None without one."""
+        if self.terminal is None:
+            return None
+        return EXIT_BY_TERMINAL.get(self.terminal.type, 1)
+
+
+def _query_of(event: StartRun) -> str | None:
+    for message in event.input_messages:
+        if isinstance(message, UserMessage):
+            texts = [p.text for p in message.contents if isinstance(p, TextPart)]
+            if texts:
+                return "\n".join(texts)
+    return None

@@ -1,0 +1,694 @@
+"""`run_in_docker`: one Expert run in the sandbox, from rendered files to torn-down containers.
+
+The phases, and why they are ordered so:
+
+1. *Inputs* (no Docker yet): the env values the plan names (a missing required one is one error listing all,
+   before anything is built), the checkpoint to resume from the host's job store, the CA bundle.
+2. *Images*: render with a free internal subnet, skip the build when both content-addressed tags exist,
+   otherwise build with progress on stderr (and `dockerBuildProgress` events with `--verbose`).
+3. *Sandbox*: a private 0700 temp dir holding the rendered context, then compose.yaml translated to specs
+   (`_compose`): both networks created in parallel, proxy and Expert containers created, attached and
+   started in parallel. The Expert waits for the proxy's port by itself, so the host never polls.
+4. *Stream*: the secrets and the checkpoint go to the Expert's stdin (one JSON line, then EOF); its stdout
+   is read line by line and pumped (`_pump.EventPump`: validated, stored in the host job store, emitted);
+   the proxy's log becomes `proxyAccess` events and an audit file next to the run's events.
+5. *Teardown*, always: containers killed and removed, then networks, then the temp dir, in parallel where
+   the engine allows. Nothing is left on success, failure, timeout, SIGINT or SIGTERM; after SIGKILL the
+   labels let the next run or `sandbox clean` find what is left (`_gc`).
+
+Exit codes: the coordinator's terminal event decides (0 for `completeRun` and stops awaiting input, 1 for
+`stopRunByError`/`stopRunByExceededMaxSteps`, 1 without a terminal event); 130 after SIGINT, 143 after
+SIGTERM. A signal first asks the Expert to stop (SIGTERM: the runtime writes its last checkpoint, which is
+stored, so `--continue` works after Ctrl-C) and kills it after a short grace; a second signal kills at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import IO, Any
+
+from sandbox._errors import DockerError, RunError, SandboxError, UserError
+from sandbox.events import (
+    Checkpoint,
+    DockerBuildProgress,
+    DockerContainerStatus,
+    EventBase,
+    InitializeRuntime,
+    InteractiveToolCallResult,
+    RunInput,
+    RunSetting,
+    create_id,
+    now_ms,
+)
+from sandbox.jobs import JobStore, resolve_checkpoint
+from sandbox.options import RunOptions
+from sandbox.plan import SandboxPlan
+from sandbox.render import RenderedContext, RunSite, render_context
+
+from ._backend import STDOUT, AttachedStream, ContainerBackend, ContainerSpec, SubnetTaken
+from ._build import BuildCancelled, ImageSet, SkillsCache, ensure_images, format_skills
+from ._compose import ComposeProject, load_compose
+from ._gc import collect_leftovers, make_run_dir
+from ._labels import run_labels
+from ._lines import LineSplitter
+from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, TeeReporter
+from ._proxylog_feed import ProxyFeed
+from ._pump import EventPump
+from ._signals import SignalGuard
+from ._subnet import pick_subnet
+
+__all__ = ["DockerSettings", "container_args", "run_in_docker"]
+
+_SUBNET_ATTEMPTS = 6
+_GC_GRACE_S = 600  # how long after its wall-clock guard a dead run's objects are certainly garbage
+
+
+@dataclass(frozen=True)
+class DockerSettings:
+    """Executor knobs that are not Perstack options (tests and embedders set them; the CLI uses defaults).
+
+    **Parameters:**
+
+    * `uid`/`gid`: who the Expert runs as (default: the invoking user; `SANDBOX_USER=uid:gid` in the env map).
+    * `wall_clock_s`: overall guard for the container (default `timeout x maxSteps`, as the reference).
+    * `stop_grace_s`: after SIGINT/SIGTERM/timeout, how long the Expert may take to write its last
+      checkpoint before it is killed.
+    * `exit_grace_s`: after the coordinator's terminal event, how long the container may take to exit.
+    * `install_signal_handlers`: False when not called from the main thread's CLI.
+    * `temp_root`: where per-run temp dirs go (default: the system temp dir).
+    * `skills_cache`: the host cache of skill versions (default under XDG_CACHE_HOME).
+    * `collect_garbage`: reap dead runs' leftovers at start (in the background).
+    * `stderr`: where human diagnostics go; `progress`: show build progress there.
+    """
+
+    uid: int | None = None
+    gid: int | None = None
+    wall_clock_s: float | None = None
+    stop_grace_s: float = 3.0
+    exit_grace_s: float = 5.0
+    install_signal_handlers: bool = True
+    temp_root: Path | None = None
+    skills_cache: SkillsCache | None = None
+    collect_garbage: bool = True
+    stderr: IO[str] | None = None
+    progress: bool = True
+
+
+class _Cancelled(Exception):  # noqa: N818 - control flow: a signal arrived between phases
+    pass
+
+
+def _user(settings: DockerSettings, env: Mapping[str, str]) -> tuple[int, int]:
+    uid, gid = settings.uid, settings.gid
+    override = env.get("SANDBOX_USER")
+    if (uid is None or gid is None) and override:
+        text_uid, _, text_gid = override.partition(":")
+        if not text_uid.isdigit() or (text_gid and not text_gid.isdigit()):
+            raise UserError(f"SANDBOX_USER={override!r}: expected UID or UID:GID (numbers)")
+        uid = int(text_uid) if uid is None else uid
+        gid = int(text_gid or text_uid) if gid is None else gid
+    return (os.getuid() if uid is None else uid), (os.getgid() if gid is None else gid)
+
+
+def secret_values(plan: SandboxPlan, env: Mapping[str, str]) -> dict[str, str]:
+    """The values of exactly the plan's variables; every missing required one in one UserError."""
+    missing = [name for name in plan.env.required if not env.get(name)]
+    if missing:
+        raise UserError("missing required environment variables: " + ", ".join(missing)
+                        + " (set them in the environment or an env file, e.g. .env)")
+    names = [*plan.env.required, *plan.env.optional]
+    return {name: env[name] for name in names if env.get(name)}
+
+
+def container_args(options: RunOptions, job_id: str, *, deadline: float | None = None) -> list[str]:
+    """The `sandbox internal container-run` arguments for this run (everything but secrets)."""
+    args = [options.expert_key]
+    if options.query is not None:
+        args.append(options.query)
+    pairs: list[tuple[str, object]] = [
+        ("--provider", options.provider),
+        ("--model", options.model),
+        ("--temperature", options.temperature),
+        ("--reasoning-budget", options.reasoning_budget),
+        ("--max-steps", options.max_steps),
+        ("--max-retries", options.max_retries),
+        ("--timeout", options.timeout_ms),
+        ("--job-id", job_id),
+        ("-i", options.interactive_result),
+        ("--deadline", int(deadline) if deadline is not None else None),
+    ]
+    for flag, value in pairs:
+        if value is not None:
+            args += [flag, str(value)]
+    if options.verbose:
+        args.append("--verbose")
+    return args
+
+
+def _read_ca(plan: SandboxPlan) -> bytes | None:
+    if plan.ca_cert is None:
+        return None
+    path = Path(plan.ca_cert).expanduser()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"--ca-cert {plan.ca_cert}: cannot read ({exc.strerror})") from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise UserError(f"--ca-cert {plan.ca_cert}: not a PEM certificate bundle")
+    return data
+
+
+@dataclass
+class _Proxy:
+    """What the host knows about the proxy while the Expert runs."""
+
+    ready: threading.Event = field(default_factory=threading.Event)
+    exited: threading.Event = field(default_factory=threading.Event)
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=30))
+    last_line: float = 0.0
+
+
+class _DockerRun:
+    def __init__(self, options: RunOptions, plan: SandboxPlan, emit: Callable[[EventBase], None],
+                 backend: ContainerBackend | None, settings: DockerSettings) -> None:
+        self.options = options
+        self.plan = plan
+        self._emit_raw = emit
+        self._backend = backend
+        self.settings = settings
+        self.err: IO[str] = settings.stderr or sys.stderr
+        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-docker")
+        self.cancel = threading.Event()
+        self.timed_out = threading.Event()
+        self.finishing = threading.Event()
+        self.containers: dict[str, str] = {}
+        self.networks: list[str] = []
+        self.streams: list[AttachedStream] = []
+        self.run_dir: Path | None = None
+        self.proxy = _Proxy()
+        self.proxy_died = False
+        self._threads: list[threading.Thread] = []
+        self._timers: list[threading.Timer] = []
+        self._lock = threading.Lock()
+        self.job_id = ""
+        self.run_id = ""  # the host's id until the container's coordinator run id is known
+        self.host_run_id = ""
+        self.feed: ProxyFeed | None = None
+        self.store: JobStore | None = None
+        self.checkpoint: Checkpoint | None = None
+        self.proxy_url: str | None = None
+        self.wall_clock_s = 0.0
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    @property
+    def backend(self) -> ContainerBackend:
+        if self._backend is None:
+            from ._sdk import DockerBackend
+
+            self._backend = DockerBackend(environ=self.options.env)
+        return self._backend
+
+    def diag(self, text: str) -> None:
+        with self._lock:
+            print(text, file=self.err, flush=True)
+
+    def emit(self, event: EventBase) -> None:
+        self._emit_raw(event)
+
+    def status(self, service: str, status: str, message: str | None = None) -> None:
+        if self.options.verbose:
+            self.emit(DockerContainerStatus(job_id=self.job_id, run_id=self.run_id, status=status,
+                                            service=service, message=message))
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise _Cancelled()
+
+    def _thread(self, target: Callable[[], None], name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _timer(self, seconds: float, action: Callable[[], None]) -> threading.Timer:
+        timer = threading.Timer(seconds, action)
+        timer.daemon = True
+        timer.start()
+        self._timers.append(timer)
+        return timer
+
+    # ------------------------------------------------------------------------------------------ stopping
+
+    def stop_expert(self, grace: float) -> None:
+        """Ask the Expert to stop (SIGTERM: it writes its last checkpoint), kill it after `grace`."""
+        cid = self.containers.get("expert")
+
+        def term() -> None:
+            if cid is None:
+                return
+            with contextlib.suppress(DockerError):
+                self.backend.kill_container(cid, "SIGTERM")
+
+        self.pool.submit(term)
+        self._timer(grace, self.kill_expert)
+
+    def kill_expert(self) -> None:
+        cid = self.containers.get("expert")
+        if cid is not None:
+            with contextlib.suppress(DockerError):
+                self.backend.kill_container(cid, "SIGKILL")
+
+    def on_signal(self, signum: int) -> None:
+        self.cancel.set()
+        self.stop_expert(self.settings.stop_grace_s)
+
+    def on_repeat(self, signum: int) -> None:
+        threading.Thread(target=self.kill_expert, daemon=True).start()
+
+    def on_timeout(self) -> None:
+        self.timed_out.set()
+        self.stop_expert(self.settings.stop_grace_s)
+
+    # ------------------------------------------------------------------------------------------ main
+
+    def run(self) -> int:
+        secrets = secret_values(self.plan, self.options.env)
+        store = JobStore(self.options.jobs_dir)
+        checkpoint = resolve_checkpoint(
+            store,
+            expert_key=self.options.expert_key,
+            continue_latest=self.options.continue_latest,
+            continue_job=self.options.continue_job,
+            resume_from=self.options.resume_from,
+        )
+        self._check_resume(checkpoint)
+        self.job_id = checkpoint.job_id if checkpoint else (self.options.job_id or create_id())
+        self.run_id = self.host_run_id = create_id()
+        self.store, self.checkpoint = store, checkpoint
+        self.feed = ProxyFeed()
+        ca = _read_ca(self.plan)
+        uid, gid = _user(self.settings, self.options.env)
+
+        guard = SignalGuard(self.on_signal, self.on_repeat, install=self.settings.install_signal_handlers)
+        code = 1
+        with guard:
+            try:
+                code = self._run(store, checkpoint, secrets, ca=ca, uid=uid, gid=gid)
+            except (_Cancelled, BuildCancelled):
+                code = guard.exit_code or 130
+            except SandboxError:
+                if guard.exit_code is None:
+                    raise
+            finally:
+                self.teardown()
+        return guard.exit_code if guard.exit_code is not None else code
+
+    def _check_resume(self, checkpoint: Checkpoint | None) -> None:
+        """Fail before building when a resume cannot work (the same rules the runtime applies inside)."""
+        if checkpoint is None:
+            if self.options.query is None and self.options.interactive_result is None:
+                raise UserError("A query is required")
+            return
+        if checkpoint.status == "stoppedByInteractiveTool" and self.options.interactive_result is None:
+            raise UserError("The checkpoint awaits an interactive tool result: pass it with -i")
+        if checkpoint.status not in ("stoppedByInteractiveTool", "stoppedByDelegate") and \
+                self.options.query is None:
+            raise UserError("A query is required")
+
+    def _run(self, store: JobStore, checkpoint: Checkpoint | None, secrets: dict[str, str], *,
+             ca: bytes | None, uid: int, gid: int) -> int:
+        options, plan, backend = self.options, self.plan, self.backend
+        wall = self.settings.wall_clock_s or (
+            (options.timeout_ms or options.config.timeout or 300_000) / 1000
+            * (options.max_steps or options.config.max_steps or 100)
+        )
+        started = time.time()
+        self.wall_clock_s = wall
+        labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
+        gc: Future[Any] | None = None
+        if self.settings.collect_garbage:
+            gc = self.pool.submit(collect_leftovers, backend, temp_root=self.settings.temp_root,
+                                  keep_run=self.run_id)
+        used = self.pool.submit(backend.used_subnets)
+        self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
+        project = f"sandbox-{self.run_id}"
+
+        def render(subnet: str) -> RenderedContext:
+            site = RunSite(project=project, workspace=options.workspace, uid=uid, gid=gid,
+                           internal_subnet=subnet, labels=labels)
+            return render_context(plan, options.config, site, ca_cert=ca)
+
+        subnet = pick_subnet(used.result())
+        ctx = render(subnet)
+        self._images(ctx)
+        self.check_cancel()
+        compose = self._write(ctx)
+
+        for attempt in range(_SUBNET_ATTEMPTS):
+            try:
+                self._networks(compose)
+                break
+            except DockerError as exc:
+                if not isinstance(exc, SubnetTaken) or attempt == _SUBNET_ATTEMPTS - 1:
+                    raise
+                self._remove_networks()
+                subnet = pick_subnet([*backend.used_subnets(), subnet])
+                ctx = render(subnet)
+                compose = self._write(ctx)
+        self.check_cancel()
+
+        deadline = time.time() + wall + 30
+        self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
+        expert_spec = _with_command(compose.services["expert"], container_args(options, self.job_id,
+                                                                                deadline=deadline))
+        payload = {"env": secrets, "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None}
+        expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
+        self._timer(wall, self.on_timeout)
+        pump = self._pump(expert_stream, store, env_names=[*secrets, *expert_spec.environment])
+        code = self._finish(pump)
+        if gc is not None and gc.done() and gc.exception() is None:
+            report = gc.result()
+            if report.total() and options.verbose:
+                self.diag(f"sandbox: removed leftovers of dead runs: {report.total()} object(s)")
+        return code
+
+    # ------------------------------------------------------------------------------------------ images
+
+    def _images(self, ctx: RenderedContext) -> ImageSet:
+        reporters: list[BuildReporter] = []
+        if self.settings.progress:
+            reporters.append(ConsoleBuildReporter(self.err))
+        if self.options.verbose:
+            reporters.append(EventBuildReporter(self.emit, job_id=self.job_id, run_id=self.run_id))
+        reporter = TeeReporter(*reporters)
+        cache = self.settings.skills_cache or SkillsCache.default(self.options.env)
+        try:
+            images = ensure_images(self.backend, ctx, self.plan, reporter=reporter,
+                                   cancelled=self.cancel.is_set, cache=cache, skills=False, pool=self.pool)
+        finally:
+            reporter.close()
+        if images.built:
+            for line in format_skills(images.skills):
+                self.diag(f"sandbox: skill {line}")
+        if self.options.verbose and not images.built:
+            self.emit(DockerBuildProgress(job_id=self.job_id, run_id=self.run_id, stage="complete",
+                                          service="expert",
+                                          message=f"images up to date: {images.expert}, {images.proxy}"))
+        return images
+
+    def _write(self, ctx: RenderedContext) -> ComposeProject:
+        assert self.run_dir is not None
+        ctx.write(self.run_dir)
+        return load_compose(self.run_dir / "compose.yaml")
+
+    # ------------------------------------------------------------------------------------------ sandbox
+
+    def _networks(self, compose: ComposeProject) -> None:
+        futures = [self.pool.submit(self.backend.create_network, spec) for spec in compose.networks.values()]
+        errors: list[BaseException] = []
+        for future in futures:
+            try:
+                self.networks.append(future.result())
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+    def _remove_networks(self) -> None:
+        networks, self.networks = self.networks, []
+        for future in [self.pool.submit(self.backend.remove_network, n) for n in networks]:
+            with contextlib.suppress(DockerError):
+                future.result()
+
+    def _up(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec,
+            payload: Mapping[str, Any]) -> AttachedStream:
+        backend = self.backend
+
+        def up_proxy() -> None:
+            cid = backend.create_container(proxy_spec)
+            self.containers["proxy"] = cid
+            stream = backend.attach(cid, stdin=False)
+            self.streams.append(stream)
+            self._thread(lambda: self._read_proxy(stream), "sandbox-proxy-log")
+            self.status("proxy", "starting")
+            try:
+                backend.start_container(cid)
+            except DockerError as exc:
+                raise RunError(f"the proxy failed to start: {exc}") from exc
+            self.status("proxy", "running")
+
+        def up_expert() -> AttachedStream:
+            cid = backend.create_container(expert_spec)
+            self.containers["expert"] = cid
+            stream = backend.attach(cid, stdin=True)
+            self.streams.append(stream)
+            self.status("expert", "starting")
+            backend.start_container(cid)
+            self.status("expert", "running")
+            return stream
+
+        proxy_future = self.pool.submit(up_proxy)
+        expert_future = self.pool.submit(up_expert)
+        errors: list[BaseException] = []
+        stream: AttachedStream | None = None
+        for name, future in (("proxy", proxy_future), ("expert", expert_future)):
+            try:
+                result = future.result()
+                if name == "expert":
+                    stream = result
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        assert stream is not None
+        stream.send((json.dumps(payload, separators=(",", ":")) + "\n").encode())
+        stream.close_stdin()
+        return stream
+
+    # ------------------------------------------------------------------------------------------ proxy log
+
+    def _read_proxy(self, stream: AttachedStream) -> None:
+        splitter = LineSplitter()
+        try:
+            for _, chunk in stream.frames():
+                for line in splitter.feed(chunk):
+                    self._proxy_line(line)
+            for line in splitter.flush():
+                self._proxy_line(line)
+        except DockerError:
+            pass
+        finally:
+            self.proxy.exited.set()
+            if not self.finishing.is_set() and self.containers.get("expert"):
+                # The only way out is gone: stop the Expert now instead of letting it retry into a wall.
+                self.proxy_died = True
+                self.kill_expert()
+
+    def _proxy_line(self, line: str) -> None:
+        self.proxy.last_line = time.monotonic()
+        self.proxy.tail.append(line)
+        if self.feed is None:
+            return
+        access = self.feed.line(line, job_id=self.job_id, run_id=self.run_id)
+        if access is not None:
+            self.emit(access)
+        elif self.feed.is_ready(line):
+            self.proxy.ready.set()
+            self.status("proxy", "healthy", "accepting connections")
+        elif self.options.verbose:
+            self.diag(f"proxy: {line}")
+
+    # ------------------------------------------------------------------------------------------ stream
+
+    def _run_setting(self, run_id: str, expert_key: str, text: str | None, init: InitializeRuntime | None, *,
+                     env_names: list[str], checkpoint_answer: InteractiveToolCallResult | None) -> RunSetting:
+        from sandbox.runtime._settings import resolve_settings
+
+        settings = resolve_settings(self.options)
+        config = self.options.config
+        now = now_ms()
+        return RunSetting(
+            model=init.model if init else settings.model,
+            provider_config={"providerName": settings.provider, **settings.provider_setting},
+            job_id=self.job_id,
+            run_id=run_id,
+            expert_key=expert_key,
+            input=RunInput(text=text if checkpoint_answer is None else None,
+                           interactive_tool_call_result=checkpoint_answer),
+            experts={k: config.experts[k].model_dump(mode="json", by_alias=True, exclude_none=True)
+                     for k in self.plan.experts if k in config.experts},
+            reasoning_budget=settings.reasoning_budget,
+            max_steps=init.max_steps if init and init.max_steps is not None else settings.max_steps,
+            max_retries=init.max_retries if init else settings.max_retries,
+            timeout=init.timeout if init else settings.timeout_ms,
+            started_at=now,
+            updated_at=now,
+            perstack_api_base_url=config.perstack_api_base_url or "https://api.perstack.ai",
+            env={name: "" for name in env_names},
+            proxy_url=self.proxy_url,
+            verbose=self.options.verbose or None,
+            temperature=settings.temperature,
+        )
+
+    def _pump(self, stream: AttachedStream, store: JobStore, env_names: list[str]) -> EventPump:
+        answer: InteractiveToolCallResult | None = None
+
+        def setting(run_id: str, expert_key: str, text: str | None,
+                    init: InitializeRuntime | None) -> RunSetting:
+            nonlocal answer
+            if init is not None and init.interactive_tool_call is not None:
+                answer = self._answer(store, init)
+            return self._run_setting(run_id, expert_key, text, init, env_names=env_names,
+                                     checkpoint_answer=answer if init else None)
+
+        def on_run_id(run_id: str) -> None:
+            self.run_id = run_id
+            if self.feed is not None:
+                self.feed.set_run(store, self.job_id, run_id)
+
+        def on_terminal(event: EventBase) -> None:
+            # The run is over; a skill that will not exit must not keep the user waiting.
+            self._timer(self.settings.exit_grace_s, self.kill_expert)
+
+        pump = EventPump(job_id=self.job_id, expert_key=self.options.expert_key, emit=self.emit,
+                         store=store, diag=self.diag, verbose=self.options.verbose, run_setting=setting,
+                         on_run_id=on_run_id, on_terminal=on_terminal)
+        splitters = {1: LineSplitter(), 2: LineSplitter()}
+        try:
+            for stream_id, chunk in stream.frames():
+                handler = pump.stdout_line if stream_id == STDOUT else pump.stderr_line
+                for line in splitters.get(stream_id, splitters[2]).feed(chunk):
+                    handler(line)
+        except DockerError as exc:
+            if not self.cancel.is_set():
+                self.diag(f"sandbox: lost the Expert's output stream: {exc}")
+        for stream_id, splitter in splitters.items():
+            for line in splitter.flush():
+                (pump.stdout_line if stream_id == STDOUT else pump.stderr_line)(line)
+        return pump
+
+    def _answer(self, store: JobStore, init: InitializeRuntime) -> InteractiveToolCallResult | None:
+        ref = init.interactive_tool_call
+        if ref is None:
+            return None
+        skill = ""
+        checkpoint = self.checkpoint
+        for call in (checkpoint.pending_tool_calls or []) if checkpoint else []:
+            if call.id == ref.tool_call_id:
+                skill = call.skill_name
+        return InteractiveToolCallResult(tool_call_id=ref.tool_call_id, tool_name=ref.tool_name,
+                                         skill_name=skill, text=ref.text)
+
+    def _finish(self, pump: EventPump) -> int:
+        cid = self.containers["expert"]
+        exit_code: int | None = None
+        with contextlib.suppress(DockerError):
+            exit_code = self.backend.wait_container(cid, timeout=30)
+        self.status("expert", "stopped", f"exit code {exit_code}")
+        if self.cancel.is_set():
+            return 130  # run() replaces it with the signal's code
+        if self.timed_out.is_set():
+            self.diag(f"sandbox: the run exceeded its wall-clock guard of {self.wall_clock_s:.0f} s and was "
+                      "stopped")
+            return 1
+        code = pump.exit_code()
+        if code is None:
+            self._explain_no_terminal(pump, exit_code)
+            return 1
+        if pump.store_errors:
+            self.diag("sandbox: the run finished but its job files could not all be written; "
+                      "--continue may not find it")
+            return 1
+        return code
+
+    def _explain_no_terminal(self, pump: EventPump, exit_code: int | None) -> None:
+        lines = [f"sandbox: the Expert's container exited (code {exit_code}) without a terminal event"]
+        state = None
+        with contextlib.suppress(DockerError):
+            state = self.backend.container_state(self.containers["expert"])
+        if state is not None and state.oom_killed:
+            lines.append(f"  it ran out of memory (limit {self.plan.limits.memory}; raise it with --memory)")
+        if self.proxy_died:
+            lines.append("  the proxy exited during the run; its last lines:")
+            lines += [f"    {line}" for line in list(self.proxy.tail)[-10:]]
+        if pump.tail:
+            lines.append("  last output lines:")
+            lines += [f"    {line}" for line in list(pump.tail)[-15:]]
+        self.diag("\n".join(lines))
+
+    # ------------------------------------------------------------------------------------------ teardown
+
+    def teardown(self) -> None:
+        """Remove everything this run created. Never raises; what fails is reported with a fix."""
+        self.finishing.set()
+        for timer in self._timers:
+            timer.cancel()
+        self._drain_proxy_log()
+        problems: list[str] = []
+        backend = self._backend
+        if backend is not None:
+            removals = [(f"container {svc}", self.pool.submit(backend.remove_container, cid))
+                        for svc, cid in self.containers.items()]
+            for what, future in removals:
+                try:
+                    future.result(timeout=60)
+                except Exception as exc:
+                    problems.append(f"{what}: {exc}")
+            for stream in self.streams:
+                stream.close()
+            net_removals = [(f"network {n}", self.pool.submit(backend.remove_network, n))
+                            for n in self.networks]
+            for what, future in net_removals:
+                try:
+                    future.result(timeout=60)
+                except Exception as exc:
+                    problems.append(f"{what}: {exc}")
+        if self.feed is not None:
+            self.feed.close((self.store, self.job_id, self.run_id) if self.store is not None else None)
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if self.run_dir.exists():
+                problems.append(f"temp dir {self.run_dir}")
+        for thread in self._threads:
+            thread.join(timeout=2)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        if problems:
+            self.diag("sandbox: teardown could not remove: " + "; ".join(problems)
+                      + " (run `sandbox clean` to retry)")
+
+    def _drain_proxy_log(self) -> None:
+        """Give the proxy a moment to log the Expert's last connections (it logs a tunnel when it closes)."""
+        if "proxy" not in self.containers or self.proxy.exited.is_set():
+            return
+        end = time.monotonic() + 0.25
+        while time.monotonic() < end:
+            if time.monotonic() - self.proxy.last_line > 0.03:
+                return
+            time.sleep(0.01)
+
+
+def _with_command(spec: ContainerSpec, command: list[str]) -> ContainerSpec:
+    return replace(spec, command=tuple(command))
+
+
+def run_in_docker(options: RunOptions, plan: SandboxPlan, emit: Callable[[EventBase], None], *,
+                  backend: ContainerBackend | None = None, settings: DockerSettings | None = None) -> int:
+    """Run `options.expert_key` in the sandbox `plan` describes; events go to `emit`; returns the exit code.
+
+    Raises `UserError` for bad input (missing env values, no checkpoint to continue) before anything is
+    built, and `DockerError`/`BuildError`/`RunError` when the sandbox cannot be built or started (after
+    tearing down what was created). See the module docstring for the phases.
+    """
+    run = _DockerRun(options, plan, emit, backend, settings or DockerSettings())
+    return run.run()

@@ -1,0 +1,422 @@
+"""One job: settings, model, skills pool, the job-wide step counter, storage, and the coordinator run.
+
+`run_job()` is the async entry point behind `run_native`: it resolves the starting checkpoint
+(`--continue`, `--continue-job`, `--resume-from`, or one handed in by the docker host), emits
+`initializeRuntime`, starts the coordinator's skills, runs the coordinator (delegates run through
+`Job.run_delegate`), and always closes every skill, whatever happens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sandbox._errors import UserError
+from sandbox._version import __version__
+from sandbox.events import (
+    Checkpoint,
+    DelegatedBy,
+    EventBase,
+    InitializeRuntime,
+    InteractiveToolCallRef,
+    InteractiveToolCallResult,
+    Message,
+    RunInput,
+    RunSetting,
+    Usage,
+    create_id,
+    now_ms,
+)
+from sandbox.runtime._generate import RetryPolicy
+from sandbox.runtime._loop import (
+    Outcome,
+    Run,
+    expert_ref,
+    new_user_message,
+    parse_interactive_answer,
+    resume_state,
+)
+from sandbox.runtime._prompt import instruction_message
+from sandbox.runtime._settings import ResolvedSettings, resolve_settings
+from sandbox.runtime.skills import SkillContext, SkillPool, SkillSet, build_skill_set
+
+if TYPE_CHECKING:
+    from pydantic_ai.models import Model
+    from pydantic_ai.settings import ModelSettings
+
+    from sandbox.config._model import PerstackConfig
+    from sandbox.jobs import JobStore
+    from sandbox.options import RunOptions
+
+__all__ = ["Job", "RuntimeTuning", "run_job"]
+
+
+@dataclass(frozen=True)
+class RuntimeTuning:
+    """Knobs that are not user options: backoff timing (tests shrink it), a model override (tests)."""
+
+    backoff_base_s: float = 1.0
+    backoff_max_s: float = 30.0
+    model: Any = None
+
+
+class Job:
+    def __init__(
+        self,
+        options: RunOptions,
+        settings: ResolvedSettings,
+        *,
+        job_id: str,
+        emit: Callable[[EventBase], None],
+        store: JobStore | None,
+        model: Model,
+        model_settings: ModelSettings,
+        retry_policy: RetryPolicy,
+        steps_taken: int,
+    ) -> None:
+        self.options = options
+        self.config: PerstackConfig = options.config
+        self.settings = settings
+        self.job_id = job_id
+        self._emit = emit
+        self.store = store
+        self.model = model
+        self.model_settings = model_settings
+        self.retry_policy = retry_policy
+        self.steps_taken = steps_taken
+        self.pool = SkillPool()
+        self.signal_name: str | None = None
+        self.env = dict(options.env)
+        self.workspace = Path(options.workspace)
+
+    # ------------------------------------------------------------------------------------------ plumbing
+
+    def emit(self, event: EventBase) -> None:
+        """Persist first (a consumer never sees an event the job directory lacks), then hand it on."""
+        if self.store is not None:
+            self.store.record(event)
+        self._emit(event)
+
+    def take_step(self) -> int | None:
+        """The next job-wide step number, or None when `maxSteps` is used up."""
+        if self.steps_taken >= self.settings.max_steps:
+            return None
+        self.steps_taken += 1
+        return self.steps_taken
+
+    def interrupt_reason(self) -> str:
+        return f"Interrupted by {self.signal_name}" if self.signal_name else "Interrupted"
+
+    def skill_context(self, run_id: str) -> SkillContext:
+        return SkillContext(
+            job_id=self.job_id,
+            run_id=run_id,
+            emit=self.emit,
+            env=self.env,
+            workspace=self.workspace,
+            loop=asyncio.get_running_loop(),
+        )
+
+    def run_setting(self, run_id: str, expert_key: str, run_input: RunInput) -> RunSetting:
+        s = self.settings
+        now = now_ms()
+        return RunSetting(
+            model=s.model,
+            provider_config={"providerName": s.provider, **s.provider_setting},
+            job_id=self.job_id,
+            run_id=run_id,
+            expert_key=expert_key,
+            input=run_input,
+            experts={
+                k: e.model_dump(mode="json", by_alias=True, exclude_none=True)
+                for k, e in self.config.experts.items()
+            },
+            reasoning_budget=s.reasoning_budget,
+            max_steps=s.max_steps,
+            max_retries=s.max_retries,
+            timeout=s.timeout_ms,
+            started_at=now,
+            updated_at=now,
+            perstack_api_base_url=self.config.perstack_api_base_url or "https://api.perstack.ai",
+            perstack_base_skill_command=list(self.config.perstack_base_skill_command or []) or None,
+            env=self.env,
+            temperature=s.temperature,
+            verbose=self.options.verbose or None,
+        )
+
+    async def skills_for(self, expert_key: str, run_id: str, *, coordinator: bool) -> SkillSet:
+        expert = self._expert(expert_key)
+        skills = build_skill_set(
+            expert_key, expert, self.config, self.skill_context(run_id), self.pool, coordinator=coordinator
+        )
+        await skills.start(self.pool)
+        return skills
+
+    def _expert(self, key: str) -> Any:
+        expert = self.config.experts.get(key)
+        if expert is None:
+            known = ", ".join(sorted(self.config.experts)) or "(none)"
+            raise UserError(f"Expert {key} is not defined in perstack.toml (defined: {known})")
+        return expert
+
+    # ------------------------------------------------------------------------------------------ runs
+
+    async def run_delegate(self, expert_key: str, query: str, delegated_by: DelegatedBy) -> Outcome:
+        """Run a delegate as its own run in this job and return how it ended."""
+        expert = self._expert(expert_key)
+        step = self.take_step()
+        run_id = create_id()
+        cp = Checkpoint(
+            id=create_id(),
+            job_id=self.job_id,
+            run_id=run_id,
+            status="init",
+            step_number=step if step is not None else self.steps_taken,
+            messages=[],
+            expert=expert_ref(expert_key, expert),
+            delegated_by=delegated_by,
+            usage=Usage(),
+        )
+        if step is None:
+            return Outcome("max_steps", cp.model_copy(update={"status": "stoppedByExceededMaxSteps"}))
+        if self.store is not None:
+            self.store.store_run_setting(self.run_setting(run_id, expert_key, RunInput(text=query)))
+        try:
+            skills = await self.skills_for(expert_key, run_id, coordinator=False)
+        except Exception as exc:
+            from sandbox.events import CheckpointError  # noqa: PLC0415
+
+            error = CheckpointError(name=type(exc).__name__, message=str(exc))
+            return Outcome(
+                "error", cp.model_copy(update={"status": "stoppedByError", "error": error}), error=error
+            )
+        inputs: list[Message] = [
+            instruction_message(expert_key, expert.instruction, skills.skills, self.workspace),
+            new_user_message(query),
+        ]
+        run = Run(
+            self,
+            run_id=run_id,
+            expert_key=expert_key,
+            expert=expert,
+            skills=skills,
+            checkpoint=cp,
+            input_messages=inputs,
+        )
+        return await run.execute()
+
+
+def _build_model(settings: ResolvedSettings, env: dict[str, str], tuning: RuntimeTuning) -> tuple[Any, Any]:
+    from sandbox.runtime.models import build_model, build_model_settings  # noqa: PLC0415
+
+    timeout_s = settings.timeout_ms / 1000
+    model_settings = build_model_settings(
+        settings.provider,
+        reasoning_budget=settings.reasoning_budget,
+        temperature=settings.temperature,
+        timeout_s=timeout_s,
+    )
+    if tuning.model is not None:
+        return tuning.model, model_settings
+    return build_model(
+        settings.provider, settings.model, settings.provider_setting, env, timeout_s=timeout_s
+    ), model_settings
+
+
+def _starting_checkpoint(
+    options: RunOptions, store: JobStore | None, initial: Checkpoint | None
+) -> Checkpoint | None:
+    if initial is not None:
+        if initial.expert.key != options.expert_key:
+            key, wanted = initial.expert.key, options.expert_key
+            raise UserError(f"Checkpoint expert key {key} does not match input expert key {wanted}")
+        return initial
+    if not (options.continue_latest or options.continue_job or options.resume_from):
+        return None
+    from sandbox.jobs import JobStore as _Store  # noqa: PLC0415
+    from sandbox.jobs import resolve_checkpoint  # noqa: PLC0415
+
+    return resolve_checkpoint(
+        store or _Store(options.jobs_dir),
+        expert_key=options.expert_key,
+        continue_latest=options.continue_latest,
+        continue_job=options.continue_job,
+        resume_from=options.resume_from,
+    )
+
+
+async def run_job(
+    options: RunOptions,
+    emit: Callable[[EventBase], None],
+    *,
+    store: JobStore | None,
+    initial_checkpoint: Checkpoint | None = None,
+    tuning: RuntimeTuning | None = None,
+) -> Outcome:
+    """Run the coordinator to a terminal event. Raises `UserError` for bad input before any run starts."""
+    tuning = tuning or RuntimeTuning()
+    settings = resolve_settings(options)
+    expert_key = options.expert_key
+    start = _starting_checkpoint(options, store, initial_checkpoint)
+    job_id = start.job_id if start is not None else (options.job_id or create_id())
+    run_id = create_id()
+
+    answer: InteractiveToolCallResult | None = None
+    if start is not None and start.status in ("stoppedByInteractiveTool", "stoppedByDelegate"):
+        if options.interactive_result is not None:
+            answer = parse_interactive_answer(options.interactive_result, start)
+        elif start.status == "stoppedByInteractiveTool":
+            raise UserError("The checkpoint awaits an interactive tool result: pass it with -i")
+    elif options.query is None and options.interactive_result is None:
+        raise UserError("A query is required")
+
+    # Job config must exist before the model, so a bad expert key fails fast.
+    if expert_key not in options.config.experts:
+        known = ", ".join(sorted(options.config.experts)) or "(none)"
+        raise UserError(f"Expert {expert_key} is not defined in perstack.toml (defined: {known})")
+    model, model_settings = _build_model(settings, dict(options.env), tuning)
+    policy = RetryPolicy(
+        max_retries=settings.max_retries,
+        timeout_s=settings.timeout_ms / 1000,
+        backoff_base_s=tuning.backoff_base_s,
+        backoff_max_s=tuning.backoff_max_s,
+    )
+    job = Job(
+        options,
+        settings,
+        job_id=job_id,
+        emit=emit,
+        store=store,
+        model=model,
+        model_settings=model_settings,
+        retry_policy=policy,
+        steps_taken=start.step_number if start is not None else 0,
+    )
+    current = asyncio.current_task()
+    if current is not None:
+        current.job = job  # type: ignore[attr-defined]  # lets the signal handler name the signal
+    query = options.query if answer is None else None
+    job.emit(
+        InitializeRuntime(
+            job_id=job_id,
+            run_id=run_id,
+            runtime_version=__version__,
+            runtime=options.runtime,
+            expert_name=expert_key,
+            experts=sorted(options.config.experts),
+            model=settings.model,
+            temperature=settings.temperature,
+            max_steps=settings.max_steps,
+            max_retries=settings.max_retries,
+            timeout=settings.timeout_ms,
+            query=query if query is not None else options.interactive_result,
+            interactive_tool_call=InteractiveToolCallRef(
+                tool_name=answer.tool_name, tool_call_id=answer.tool_call_id, text=answer.text
+            )
+            if answer
+            else None,
+        )
+    )
+    try:
+        return await _run_coordinator(job, run_id, start, answer, query)
+    finally:
+        await asyncio.shield(_shutdown(job))
+
+
+async def _shutdown(job: Job) -> None:
+    from sandbox.runtime.models import aclose_model  # noqa: PLC0415
+
+    await job.pool.close_all()
+    await aclose_model(job.model)
+
+
+async def _run_coordinator(
+    job: Job,
+    run_id: str,
+    start: Checkpoint | None,
+    answer: InteractiveToolCallResult | None,
+    query: str | None,
+) -> Outcome:
+    options = job.options
+    expert_key = options.expert_key
+    expert = job._expert(expert_key)
+    if job.store is not None:
+        job.store.ensure_job(job.job_id, expert_key, max_steps=job.settings.max_steps)
+        job.store.store_run_setting(
+            job.run_setting(run_id, expert_key, RunInput(text=query, interactive_tool_call_result=answer))
+        )
+    skills = await job.skills_for(expert_key, run_id, coordinator=True)
+    instruction = instruction_message(expert_key, expert.instruction, skills.skills, job.workspace)
+    step = job.take_step()
+    if step is None:
+        # Resuming a job whose steps are used up: start and stop at once, as Perstack does.
+        step = job.steps_taken
+    resume = None
+    inputs: list[Message]
+    if start is None:
+        cp = Checkpoint(
+            id=create_id(),
+            job_id=job.job_id,
+            run_id=run_id,
+            status="init",
+            step_number=step,
+            messages=[],
+            expert=expert_ref(expert_key, expert),
+            usage=Usage(),
+            metadata={"runtime": options.runtime},
+        )
+        inputs = [instruction, new_user_message(query or "")]
+    else:
+        messages = [instruction if m.type == "instructionMessage" else m for m in start.messages]
+        if not any(m.type == "instructionMessage" for m in messages):
+            messages.insert(0, instruction)
+        base = start.model_copy(update={"messages": messages})
+        if start.status in ("stoppedByInteractiveTool", "stoppedByDelegate"):
+            prior, resume = resume_state(base, answer)
+            inputs = []
+        else:
+            prior, inputs = messages, [new_user_message(query or "")]
+        cp = start.model_copy(
+            update={"id": create_id(), "run_id": run_id, "step_number": step, "messages": prior}
+        )
+    if job.steps_taken > job.settings.max_steps or (start is not None and step == start.step_number):
+        from sandbox.events import StartRun, Step, StopRunByExceededMaxSteps  # noqa: PLC0415
+
+        job.emit(
+            StartRun(
+                expert_key=expert_key,
+                job_id=job.job_id,
+                run_id=run_id,
+                step_number=cp.step_number,
+                initial_checkpoint=cp,
+                input_messages=inputs,
+            )
+        )
+        stopped = cp.model_copy(
+            update={"status": "stoppedByExceededMaxSteps", "messages": [*cp.messages, *inputs]}
+        )
+        job.emit(
+            StopRunByExceededMaxSteps(
+                expert_key=expert_key,
+                job_id=job.job_id,
+                run_id=run_id,
+                step_number=cp.step_number,
+                checkpoint=stopped,
+                step=Step(step_number=cp.step_number, started_at=now_ms(), finished_at=now_ms()),
+            )
+        )
+        return Outcome("max_steps", stopped)
+    run = Run(
+        job,
+        run_id=run_id,
+        expert_key=expert_key,
+        expert=expert,
+        skills=skills,
+        checkpoint=cp,
+        input_messages=inputs,
+        resume=resume,
+    )
+    return await run.execute()

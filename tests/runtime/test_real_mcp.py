@@ -1,0 +1,79 @@
+"""Real MCP servers started through the runtime's stdio skills: the npm `server-everything` (via npx)
+and the PyPI `mcp-server-time` (via uvx). Both need the registries the first time, hence `slow`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox.testing import Expectation, ToolCall, Turn
+from tests.runtime.conftest import Harness, host_env
+
+pytestmark = pytest.mark.slow
+
+VENV_BIN = str(Path(sys.executable).parent)
+
+
+def _env(harness: Harness) -> dict[str, str]:
+    env = host_env(ANTHROPIC_API_KEY="sk-ant-test", ANTHROPIC_BASE_URL=harness.server.base_url)
+    env["PATH"] = VENV_BIN + os.pathsep + env.get("PATH", "")
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "NO_PROXY", "no_proxy"):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="needs npx")
+def test_server_everything_via_npx(harness: Harness) -> None:
+    toml = """
+[experts."main"]
+instruction = "Use everything."
+[experts."main".skills."everything"]
+type = "mcpStdioSkill"
+command = "npx"
+packageName = "@modelcontextprotocol/server-everything"
+pick = ["echo", "get-sum"]
+"""
+    harness.server.enqueue(
+        Turn(
+            tool_calls=[ToolCall("echo", {"message": "ping-42"})],
+            expect=Expectation(tools=["echo", "get-sum"]),
+        ),
+        Turn("done", expect=Expectation(tool_result_contains=["ping-42"])),
+    )
+    result = harness.run(harness.options(toml, env=_env(harness), timeout_ms=120_000))
+    assert [u.message for u in harness.server.unexpected] == []
+    assert result.code == 0
+    starting = result.last("skillStarting")
+    assert starting.command == "npx" and starting.args == ["-y", "@modelcontextprotocol/server-everything"]
+    assert result.last("skillConnected").server_info is not None
+
+
+@pytest.mark.skipif(
+    shutil.which("uvx", path=VENV_BIN + os.pathsep + os.environ.get("PATH", "")) is None, reason="needs uvx"
+)
+def test_mcp_server_time_via_uvx(harness: Harness) -> None:
+    toml = """
+[experts."main"]
+instruction = "Tell the time."
+[experts."main".skills."time"]
+type = "mcpStdioSkill"
+command = "uvx"
+packageName = "mcp-server-time"
+"""
+    harness.server.enqueue(
+        Turn(
+            tool_calls=[ToolCall("get_current_time", {"timezone": "UTC"})],
+            expect=Expectation(tools_include=["get_current_time"]),
+        ),
+        Turn("it is now", expect=Expectation(tool_result_contains=["UTC"])),
+    )
+    result = harness.run(harness.options(toml, env=_env(harness), timeout_ms=120_000))
+    assert [u.message for u in harness.server.unexpected] == []
+    assert result.code == 0
+    assert result.last("skillStarting").args == ["mcp-server-time"]
+    assert result.last("skillConnected").server_info.name
