@@ -16,6 +16,7 @@ import typer
 from sandbox._version import __version__
 
 from .doctor import doctor_command
+from .jobs import jobs_command
 from .plan import plan_command
 from .render import render_command
 from .run import run_command, start_command
@@ -50,6 +51,7 @@ def _root(
 app.command("plan")(plan_command)
 app.command("render")(render_command)
 app.command("doctor")(doctor_command)
+app.command("jobs")(jobs_command)
 app.command("run")(run_command)
 app.command("start", help="Same as run (interactive UIs are out of scope; events stream as JSON lines).")(
     start_command
