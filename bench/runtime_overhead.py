@@ -28,12 +28,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sandbox.config import PerstackConfig  # noqa: E402
-from sandbox.events import EventBase  # noqa: E402
-from sandbox.jobs import JobStore  # noqa: E402
-from sandbox.options import RunOptions  # noqa: E402
-from sandbox.runtime import run_native  # noqa: E402
-from sandbox.testing import ScriptedLLMServer, ToolCall, Turn  # noqa: E402
+import itertools
+
+from sandbox.config import PerstackConfig
+from sandbox.events import EventBase
+from sandbox.jobs import JobStore
+from sandbox.options import RunOptions
+from sandbox.runtime import run_native
+from sandbox.testing import ScriptedLLMServer, ToolCall, Turn
 
 TOML = """
 model = "claude-bench"
@@ -73,8 +75,11 @@ def run(steps: int, *, store: bool, durable: bool) -> dict[str, Any]:
             config_path=workspace / "perstack.toml",
             expert_key="bench",
             query="go",
-            env={"PATH": os.environ.get("PATH", ""), "ANTHROPIC_API_KEY": "sk-bench",
-                 "ANTHROPIC_BASE_URL": server.base_url},
+            env={
+                "PATH": os.environ.get("PATH", ""),
+                "ANTHROPIC_API_KEY": "sk-bench",
+                "ANTHROPIC_BASE_URL": server.base_url,
+            },
             workspace=workspace,
             jobs_dir=workspace / "perstack" / "jobs",
             reasoning_budget="none",
@@ -86,7 +91,7 @@ def run(steps: int, *, store: bool, durable: bool) -> dict[str, Any]:
         total = time.perf_counter() - t0
     gen_starts = [t for kind, t in marks if kind == "startGeneration"]
     responses = [t for kind, t in marks if kind in ("callTools", "completeRun")]
-    step_ms = [(b - a) * 1000 for a, b in zip(gen_starts, gen_starts[1:], strict=False)]
+    step_ms = [(b - a) * 1000 for a, b in itertools.pairwise(gen_starts)]
     gen_ms = [(r - s) * 1000 for s, r in zip(gen_starts, responses, strict=False)][: len(step_ms)]
     overhead = [s - g for s, g in zip(step_ms, gen_ms, strict=True)]
     first_generation = gen_starts[0] - marks[0][1] if gen_starts else 0.0

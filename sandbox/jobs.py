@@ -54,6 +54,7 @@ __all__ = [
     "REDACTED",
     "JobDetails",
     "JobStore",
+    "atomic_write",
     "redact_run_setting",
     "resolve_checkpoint",
 ]

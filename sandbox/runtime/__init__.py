@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from sandbox.events import Checkpoint, EventBase
     from sandbox.jobs import JobStore
     from sandbox.options import RunOptions
-    from sandbox.runtime._job import RuntimeTuning
+    from sandbox.runtime._job import Interrupt, RuntimeTuning
 
 __all__ = ["DEFAULT_STORE", "exit_code_for", "load_checkpoint", "run_native", "run_native_async"]
 
@@ -52,8 +52,8 @@ def exit_code_for(kind: str) -> int:
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
     """Read a checkpoint JSON file (as written in `checkpoints/<id>.json`) to start a run from it."""
-    from sandbox._errors import UserError  # noqa: PLC0415
-    from sandbox.events import Checkpoint  # noqa: PLC0415
+    from sandbox._errors import UserError
+    from sandbox.events import Checkpoint
 
     try:
         return Checkpoint.model_validate_json(Path(path).read_bytes())
@@ -63,7 +63,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
 
 def _store_for(options: RunOptions, store: JobStore | Any | None) -> JobStore | None:
     if store is DEFAULT_STORE:
-        from sandbox.jobs import JobStore  # noqa: PLC0415
+        from sandbox.jobs import JobStore
 
         return JobStore(options.jobs_dir)
     return store
@@ -76,13 +76,19 @@ async def run_native_async(
     store: JobStore | Any | None = DEFAULT_STORE,
     initial_checkpoint: Checkpoint | None = None,
     tuning: RuntimeTuning | None = None,
+    interrupt: Interrupt | None = None,
 ) -> int:
     """Async twin of `run_native` without signal handling: cancelling it stops the run cleanly
     (a `stopRunByError` "Interrupted" checkpoint is emitted and skills are closed) and re-raises."""
-    from sandbox.runtime._job import run_job  # noqa: PLC0415
+    from sandbox.runtime._job import run_job
 
     outcome = await run_job(
-        options, emit, store=_store_for(options, store), initial_checkpoint=initial_checkpoint, tuning=tuning
+        options,
+        emit,
+        store=_store_for(options, store),
+        initial_checkpoint=initial_checkpoint,
+        tuning=tuning,
+        interrupt=interrupt,
     )
     return exit_code_for(outcome.kind)
 
@@ -100,7 +106,9 @@ def run_native(
     SIGINT/SIGTERM cancel the run: the current checkpoint is emitted and stored, every skill process is
     closed, and 130/143 is returned.
     """
-    received: list[str] = []
+    from sandbox.runtime._job import Interrupt
+
+    interrupt = Interrupt()
 
     async def main() -> int:
         loop = asyncio.get_running_loop()
@@ -109,11 +117,8 @@ def run_native(
         installed: list[signal.Signals] = []
 
         def on_signal(sig: signal.Signals) -> None:
-            if not received:
-                received.append(sig.name)
-                job = getattr(task, "job", None)
-                if job is not None:
-                    job.signal_name = sig.name
+            if interrupt.signal_name is None:
+                interrupt.signal_name = sig.name
                 task.cancel()
 
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -124,7 +129,12 @@ def run_native(
                 pass
         try:
             return await run_native_async(
-                options, emit, store=store, initial_checkpoint=initial_checkpoint, tuning=tuning
+                options,
+                emit,
+                store=store,
+                initial_checkpoint=initial_checkpoint,
+                tuning=tuning,
+                interrupt=interrupt,
             )
         finally:
             for sig in installed:
@@ -133,8 +143,8 @@ def run_native(
     try:
         return asyncio.run(main())
     except asyncio.CancelledError:
-        if received:
-            return _EXIT_BY_SIGNAL.get(received[0], 130)
+        if interrupt.signal_name is not None:
+            return _EXIT_BY_SIGNAL.get(interrupt.signal_name, 130)
         raise
     except KeyboardInterrupt:
         return 130

@@ -65,7 +65,7 @@ class GenerationError(Exception):
 
 def classify(exc: BaseException) -> tuple[CheckpointError, bool]:
     """An exception from a model request -> (Perstack error object, retryable?)."""
-    from pydantic_ai import exceptions as px  # noqa: PLC0415
+    from pydantic_ai import exceptions as px
 
     if isinstance(exc, TimeoutError):
         return CheckpointError(name="TimeoutError", message="Generation timed out", is_retryable=True), True
@@ -104,7 +104,7 @@ class Generator:
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, run_result: bool = False
     ) -> tuple[ModelResponse, Usage]:
         """One response, after up to `max_retries` retries. Raises `GenerationError`."""
-        from sandbox.events import Retry  # noqa: PLC0415
+        from sandbox.events import Retry
 
         attempt = 0
         while True:
@@ -129,10 +129,10 @@ class Generator:
     async def _stream(
         self, messages: Sequence[Message], tools: Sequence[ToolSpec], *, run_result: bool
     ) -> ModelResponse:
-        from pydantic_ai import messages as pm  # noqa: PLC0415
-        from pydantic_ai.direct import model_request_stream  # noqa: PLC0415
-        from pydantic_ai.models import ModelRequestParameters  # noqa: PLC0415
-        from pydantic_ai.tools import ToolDefinition  # noqa: PLC0415
+        from pydantic_ai import messages as pm
+        from pydantic_ai.direct import model_request_stream
+        from pydantic_ai.models import ModelRequestParameters
+        from pydantic_ai.tools import ToolDefinition
 
         params = ModelRequestParameters(
             function_tools=[

@@ -47,11 +47,11 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model
     from pydantic_ai.settings import ModelSettings
 
-    from sandbox.config._model import PerstackConfig
+    from sandbox.config import PerstackConfig
     from sandbox.jobs import JobStore
     from sandbox.options import RunOptions
 
-__all__ = ["Job", "RuntimeTuning", "run_job"]
+__all__ = ["Interrupt", "Job", "RuntimeTuning", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -61,6 +61,13 @@ class RuntimeTuning:
     backoff_base_s: float = 1.0
     backoff_max_s: float = 30.0
     model: Any = None
+
+
+@dataclass
+class Interrupt:
+    """Set by a signal handler before it cancels the run, so stop events can name the signal."""
+
+    signal_name: str | None = None
 
 
 class Job:
@@ -76,6 +83,7 @@ class Job:
         model_settings: ModelSettings,
         retry_policy: RetryPolicy,
         steps_taken: int,
+        interrupt: Interrupt | None = None,
     ) -> None:
         self.options = options
         self.config: PerstackConfig = options.config
@@ -88,7 +96,7 @@ class Job:
         self.retry_policy = retry_policy
         self.steps_taken = steps_taken
         self.pool = SkillPool()
-        self.signal_name: str | None = None
+        self.interrupt = interrupt or Interrupt()
         self.env = dict(options.env)
         self.workspace = Path(options.workspace)
 
@@ -108,7 +116,8 @@ class Job:
         return self.steps_taken
 
     def interrupt_reason(self) -> str:
-        return f"Interrupted by {self.signal_name}" if self.signal_name else "Interrupted"
+        name = self.interrupt.signal_name
+        return f"Interrupted by {name}" if name else "Interrupted"
 
     def skill_context(self, run_id: str) -> SkillContext:
         return SkillContext(
@@ -187,7 +196,7 @@ class Job:
         try:
             skills = await self.skills_for(expert_key, run_id, coordinator=False)
         except Exception as exc:
-            from sandbox.events import CheckpointError  # noqa: PLC0415
+            from sandbox.events import CheckpointError
 
             error = CheckpointError(name=type(exc).__name__, message=str(exc))
             return Outcome(
@@ -210,7 +219,7 @@ class Job:
 
 
 def _build_model(settings: ResolvedSettings, env: dict[str, str], tuning: RuntimeTuning) -> tuple[Any, Any]:
-    from sandbox.runtime.models import build_model, build_model_settings  # noqa: PLC0415
+    from sandbox.runtime.models import build_model, build_model_settings
 
     timeout_s = settings.timeout_ms / 1000
     model_settings = build_model_settings(
@@ -236,8 +245,8 @@ def _starting_checkpoint(
         return initial
     if not (options.continue_latest or options.continue_job or options.resume_from):
         return None
-    from sandbox.jobs import JobStore as _Store  # noqa: PLC0415
-    from sandbox.jobs import resolve_checkpoint  # noqa: PLC0415
+    from sandbox.jobs import JobStore as _Store
+    from sandbox.jobs import resolve_checkpoint
 
     return resolve_checkpoint(
         store or _Store(options.jobs_dir),
@@ -255,6 +264,7 @@ async def run_job(
     store: JobStore | None,
     initial_checkpoint: Checkpoint | None = None,
     tuning: RuntimeTuning | None = None,
+    interrupt: Interrupt | None = None,
 ) -> Outcome:
     """Run the coordinator to a terminal event. Raises `UserError` for bad input before any run starts."""
     tuning = tuning or RuntimeTuning()
@@ -294,10 +304,8 @@ async def run_job(
         model_settings=model_settings,
         retry_policy=policy,
         steps_taken=start.step_number if start is not None else 0,
+        interrupt=interrupt,
     )
-    current = asyncio.current_task()
-    if current is not None:
-        current.job = job  # type: ignore[attr-defined]  # lets the signal handler name the signal
     query = options.query if answer is None else None
     job.emit(
         InitializeRuntime(
@@ -327,7 +335,7 @@ async def run_job(
 
 
 async def _shutdown(job: Job) -> None:
-    from sandbox.runtime.models import aclose_model  # noqa: PLC0415
+    from sandbox.runtime.models import aclose_model
 
     await job.pool.close_all()
     await aclose_model(job.model)
@@ -383,7 +391,7 @@ async def _run_coordinator(
             update={"id": create_id(), "run_id": run_id, "step_number": step, "messages": prior}
         )
     if job.steps_taken > job.settings.max_steps or (start is not None and step == start.step_number):
-        from sandbox.events import StartRun, Step, StopRunByExceededMaxSteps  # noqa: PLC0415
+        from sandbox.events import StartRun, Step, StopRunByExceededMaxSteps
 
         job.emit(
             StartRun(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -67,12 +67,12 @@ from sandbox.events import (
     now_ms,
 )
 from sandbox.runtime._generate import GenerationError, Generator
-from sandbox.runtime.skills import SkillSet, ToolSpec
+from sandbox.runtime.skills import SkillSet
 from sandbox.runtime.skills.builtin import BASE_SKILL_NAME
 from sandbox.runtime.skills.delegate import DelegateSkill
 
 if TYPE_CHECKING:
-    from sandbox.config._model import Expert
+    from sandbox.config import Expert
     from sandbox.runtime._job import Job
 
 __all__ = ["Outcome", "Run", "expert_ref"]
@@ -186,7 +186,7 @@ class Run:
 
     def _stop_interrupted(self) -> None:
         error = CheckpointError(name="Interrupted", message=self.job.interrupt_reason(), is_retryable=True)
-        cp = self.cp.model_copy(update={"status": "stoppedByError", "error": error})
+        cp = self.cp.model_copy(update={"id": create_id(), "status": "stoppedByError", "error": error})
         self.emit(StopRunByError, checkpoint=cp, step=self._step([], Usage()), error=error)
 
     async def _steps(self) -> Outcome:
@@ -376,6 +376,8 @@ class Run:
             )
         stop_cp = self.cp.model_copy(
             update={
+                # A fresh id: this step's checkpoint id is stored again when the step continues.
+                "id": create_id(),
                 "status": "stoppedByDelegate",
                 "messages": [*self.cp.messages, expert_msg],
                 "delegate_to": targets,
@@ -509,7 +511,7 @@ class Run:
 
 
 def _expert_message(response: Any) -> ExpertMessage:
-    from sandbox.runtime._messages import expert_message_from_response  # noqa: PLC0415
+    from sandbox.runtime._messages import expert_message_from_response
 
     return expert_message_from_response(response)
 
@@ -621,10 +623,3 @@ def _skill_of(part: ToolCallPart, pending: list[ToolCall], results: _Results) ->
 
 def new_user_message(text: str) -> UserMessage:
     return UserMessage(contents=[TextPart(text=text)])
-
-
-def tool_names(specs: Sequence[ToolSpec]) -> list[str]:
-    return [s.name for s in specs]
-
-
-EmitFn = Callable[[EventBase], None]

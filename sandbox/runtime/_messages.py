@@ -40,7 +40,7 @@ __all__ = ["expert_message_from_response", "to_model_messages", "usage_from"]
 
 
 def _user_content(msg: UserMessage) -> list[Any]:
-    from pydantic_ai.messages import BinaryContent, ImageUrl  # noqa: PLC0415
+    from pydantic_ai.messages import BinaryContent, ImageUrl
 
     out: list[Any] = []
     for part in msg.contents:
@@ -56,7 +56,7 @@ def _user_content(msg: UserMessage) -> list[Any]:
 
 
 def _tool_return_content(part: ToolResultPart) -> Any:
-    from pydantic_ai.messages import BinaryContent  # noqa: PLC0415
+    from pydantic_ai.messages import BinaryContent
 
     texts = [c.text for c in part.contents if isinstance(c, TextPart)]
     binaries = [
@@ -72,7 +72,7 @@ def _tool_return_content(part: ToolResultPart) -> Any:
 
 def to_model_messages(messages: Sequence[Message], provider_name: str | None = None) -> list[ModelMessage]:
     """Perstack messages -> pydantic-ai messages, merging consecutive request-side messages."""
-    from pydantic_ai import messages as pm  # noqa: PLC0415
+    from pydantic_ai import messages as pm
 
     answered = {p.tool_call_id for m in messages if isinstance(m, ToolMessage) for p in m.contents}
     out: list[ModelMessage] = []
@@ -137,7 +137,7 @@ def to_model_messages(messages: Sequence[Message], provider_name: str | None = N
 
 def expert_message_from_response(response: ModelResponse) -> ExpertMessage:
     """pydantic-ai response parts -> a Perstack expertMessage (text, thinking and tool calls, in order)."""
-    from pydantic_ai import messages as pm  # noqa: PLC0415
+    from pydantic_ai import messages as pm
 
     contents: list[Any] = []
     for part in response.parts:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from sandbox.testing import Expectation, ToolCall, Turn
+from sandbox.testing import ErrorSpec, Expectation, ToolCall, Turn
 from tests.runtime.conftest import Harness
 
 CHAIN = """
@@ -100,3 +100,23 @@ def test_max_steps_counts_delegate_steps(harness: Harness) -> None:
     job = json.loads((harness.jobs_dir / job_id / "job.json").read_text())
     assert job["status"] == "stoppedByMaxSteps"
     assert job["totalSteps"] == 3
+
+
+def test_resume_from_a_stopped_by_delegate_checkpoint_reruns_the_delegate(harness: Harness) -> None:
+    harness.server.enqueue(
+        Turn(tool_calls=[ToolCall("b", {"query": "ask b"})]),
+        Turn(error=ErrorSpec(400, message="b breaks")),
+        Turn("a gives up", expect=Expectation(tool_result_contains=["b breaks"])),
+    )
+    first = harness.run(harness.options(CHAIN, expert="a"))
+    assert first.code == 0
+    stop = first.last("stopRunByDelegate").checkpoint
+    harness.server.enqueue(
+        Turn("b-answer", expect=Expectation(system_contains=["You are B."], last_message_contains=["ask b"])),
+        Turn("a-done", expect=Expectation(tool_result_contains=["b-answer"])),
+    )
+    second = harness.run(
+        harness.options(CHAIN, expert="a", query=None, continue_job=stop.job_id, resume_from=stop.id)
+    )
+    assert [u.message for u in harness.server.unexpected] == []
+    assert second.code == 0 and second.last("completeRun").text == "a-done"

@@ -156,3 +156,14 @@ def test_missing_provider_key_is_a_user_error(harness: Harness) -> None:
 
     with pytest.raises(UserError, match="ANTHROPIC_API_KEY"):
         harness.run(harness.options('[experts."main"]\ninstruction = "x"\n', env=host_env()))
+
+
+def test_temperature_and_numeric_reasoning_budget_reach_the_wire(harness: Harness) -> None:
+    harness.server.enqueue(Turn("cold", expect=Expectation(body_includes={"temperature": 0.25})))
+    result = harness.run(harness.options('[experts."main"]\ninstruction = "x"\n', temperature=0.25))
+    assert [u.message for u in harness.server.unexpected] == []
+    assert result.code == 0
+    harness.server.enqueue(Turn("deep"))
+    result = harness.run(harness.options('[experts."main"]\ninstruction = "x"\n', reasoning_budget=3000))
+    assert result.code == 0
+    assert harness.server.requests[-1].body["thinking"] == {"type": "enabled", "budget_tokens": 3000}

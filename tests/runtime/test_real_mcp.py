@@ -77,3 +77,41 @@ packageName = "mcp-server-time"
     assert result.code == 0
     assert result.last("skillStarting").args == ["mcp-server-time"]
     assert result.last("skillConnected").server_info.name
+
+
+@pytest.mark.skipif(shutil.which("npx") is None, reason="needs npx")
+@pytest.mark.filterwarnings("ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning")
+def test_example_time_keeper_runs(harness: Harness) -> None:
+    """The Expert a new user runs first (examples/time-keeper), end to end with a scripted model."""
+    import tomllib
+
+    from sandbox.config import PerstackConfig
+    from sandbox.options import RunOptions
+
+    path = Path(__file__).parents[2] / "examples" / "time-keeper" / "perstack.toml"
+    config = PerstackConfig.model_validate(tomllib.loads(path.read_text()))
+    harness.server.enqueue(
+        Turn(
+            tool_calls=[ToolCall("get_current_time", {"timezone": "Asia/Tokyo"})],
+            expect=Expectation(tools_include=["get_current_time", "echo", "attemptCompletion", "think"]),
+        ),
+        Turn(
+            tool_calls=[ToolCall("attemptCompletion", {})],
+            expect=Expectation(tool_result_contains=["Asia/Tokyo"]),
+        ),
+        Turn("It is late evening in Tokyo."),
+    )
+    options = RunOptions(
+        config=config,
+        config_path=path,
+        expert_key="time-keeper",
+        query="What time is it in Tokyo?",
+        env=_env(harness),
+        workspace=harness.workspace,
+        jobs_dir=harness.jobs_dir,
+        timeout_ms=120_000,
+    )
+    result = harness.run(options)
+    assert [u.message for u in harness.server.unexpected] == []
+    assert result.code == 0, result.last("stopRunByError").error
+    assert result.last("completeRun").text == "It is late evening in Tokyo."

@@ -55,7 +55,7 @@ def build_model(
     Which env names a provider needs comes from the config layer's provider table (`PROVIDERS`), the same
     table the docker executor forwards env from, so "missing key" messages and forwarding cannot drift.
     """
-    from sandbox.config._providers import provider_spec  # noqa: PLC0415
+    from sandbox.config import provider_spec
 
     try:
         spec = provider_spec(provider)
@@ -71,9 +71,9 @@ def build_model(
 def _anthropic(
     model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float
 ) -> Model:
-    from anthropic import AsyncAnthropic  # noqa: PLC0415
-    from pydantic_ai.models.anthropic import AnthropicModel  # noqa: PLC0415
-    from pydantic_ai.providers.anthropic import AnthropicProvider  # noqa: PLC0415
+    from anthropic import AsyncAnthropic
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
 
     client = AsyncAnthropic(
         api_key=_require(env, "ANTHROPIC_API_KEY", "anthropic"),
@@ -88,7 +88,7 @@ def _anthropic(
 def _openai_client(
     api_key: str, base_url: str | None, setting: Mapping[str, Any], timeout_s: float, **extra: Any
 ) -> Any:
-    from openai import AsyncOpenAI  # noqa: PLC0415
+    from openai import AsyncOpenAI
 
     return AsyncOpenAI(
         api_key=api_key,
@@ -101,8 +101,8 @@ def _openai_client(
 
 
 def _openai(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from pydantic_ai.models.openai import OpenAIChatModel  # noqa: PLC0415
-    from pydantic_ai.providers.openai import OpenAIProvider  # noqa: PLC0415
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
 
     client = _openai_client(
         _require(env, "OPENAI_API_KEY", "openai"),
@@ -116,8 +116,8 @@ def _openai(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
 
 
 def _deepseek(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from pydantic_ai.models.openai import OpenAIChatModel  # noqa: PLC0415
-    from pydantic_ai.providers.deepseek import DeepSeekProvider  # noqa: PLC0415
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.deepseek import DeepSeekProvider
 
     client = _openai_client(
         _require(env, "DEEPSEEK_API_KEY", "deepseek"),
@@ -129,8 +129,8 @@ def _deepseek(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str
 
 
 def _ollama(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from pydantic_ai.models.openai import OpenAIChatModel  # noqa: PLC0415
-    from pydantic_ai.providers.ollama import OllamaProvider  # noqa: PLC0415
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.ollama import OllamaProvider
 
     base = str(_setting(setting, "baseUrl") or env.get("OLLAMA_BASE_URL") or "http://localhost:11434")
     base = base.rstrip("/")
@@ -139,9 +139,9 @@ def _ollama(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
 
 
 def _azure(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from openai import AsyncAzureOpenAI  # noqa: PLC0415
-    from pydantic_ai.models.openai import OpenAIChatModel  # noqa: PLC0415
-    from pydantic_ai.providers.azure import AzureProvider  # noqa: PLC0415
+    from openai import AsyncAzureOpenAI
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.azure import AzureProvider
 
     api_key = _require(env, "AZURE_API_KEY", "azure-openai")
     base_url = _setting(setting, "baseUrl") or env.get("AZURE_BASE_URL")
@@ -161,15 +161,15 @@ def _azure(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], 
 
 
 def _google_http_options(setting: Mapping[str, Any], base_url: str | None, timeout_s: float) -> Any:
-    from google.genai.types import HttpOptions  # noqa: PLC0415
+    from google.genai.types import HttpOptions
 
     return HttpOptions(base_url=base_url, headers=_headers(setting), timeout=int(timeout_s * 1000))
 
 
 def _google(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from google.genai import Client  # noqa: PLC0415
-    from pydantic_ai.models.google import GoogleModel  # noqa: PLC0415
-    from pydantic_ai.providers.google import GoogleProvider  # noqa: PLC0415
+    from google.genai import Client
+    from pydantic_ai.models.google import GoogleModel
+    from pydantic_ai.providers.google import GoogleProvider
 
     base_url = _setting(setting, "baseUrl") or env.get("GOOGLE_GENERATIVE_AI_BASE_URL") or None
     client = Client(
@@ -181,9 +181,9 @@ def _google(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
 
 
 def _vertex(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from google.genai import Client  # noqa: PLC0415
-    from pydantic_ai.models.google import GoogleModel  # noqa: PLC0415
-    from pydantic_ai.providers.google import GoogleProvider  # noqa: PLC0415
+    from google.genai import Client
+    from pydantic_ai.models.google import GoogleModel
+    from pydantic_ai.providers.google import GoogleProvider
 
     project = _setting(setting, "project") or env.get("GOOGLE_VERTEX_PROJECT")
     location = _setting(setting, "location") or env.get("GOOGLE_VERTEX_LOCATION")
@@ -203,8 +203,8 @@ def _vertex(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
 
 
 def _bedrock(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], timeout_s: float) -> Model:
-    from pydantic_ai.models.bedrock import BedrockConverseModel  # noqa: PLC0415
-    from pydantic_ai.providers.bedrock import BedrockProvider  # noqa: PLC0415
+    from pydantic_ai.models.bedrock import BedrockConverseModel
+    from pydantic_ai.providers.bedrock import BedrockProvider
 
     region = _setting(setting, "region") or env.get("AWS_REGION")
     if not region:
@@ -279,7 +279,7 @@ def build_model_settings(
 async def aclose_model(model: Any) -> None:
     """Close the SDK client's HTTP connections inside the running loop (else they are closed at garbage
     collection, after the loop is gone, which raises)."""
-    import inspect  # noqa: PLC0415
+    import inspect
 
     client = getattr(model, "client", None)
     for target in (client, getattr(client, "aio", None)):

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sandbox._errors import UserError
-from sandbox.config._model import InteractiveSkill as InteractiveSkillConfig
-from sandbox.config._model import McpStdioSkill
+from sandbox.config import InteractiveSkill as InteractiveSkillConfig
+from sandbox.config import McpStdioSkill
 from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec, apply_pick_omit
 from sandbox.runtime.skills.builtin import BASE_SKILL_NAME, BaseSkill
 from sandbox.runtime.skills.delegate import DelegateSkill, delegate_skill_name, delegate_tool_name
@@ -23,7 +23,7 @@ from sandbox.runtime.skills.interactive import InteractiveSkill
 from sandbox.runtime.skills.mcp import McpSkill, SkillContext
 
 if TYPE_CHECKING:
-    from sandbox.config._model import Expert, PerstackConfig
+    from sandbox.config import Expert, PerstackConfig
 
 __all__ = [
     "BASE_SKILL_NAME",
@@ -75,6 +75,7 @@ class SkillSet:
 
     def __init__(self, skills: Sequence[Skill]) -> None:
         self.skills = list(skills)
+        self._warned: set[str] = set()
 
     def tool_specs(self) -> list[ToolSpec]:
         """Tools of every ready skill; a name defined twice keeps its first definition."""
@@ -84,10 +85,9 @@ class SkillSet:
                 continue
             for spec in skill.tools():
                 if spec.name in seen:
-                    print(
-                        f"sandbox: tool {spec.name} of {skill.name} shadowed by another skill",
-                        file=sys.stderr,
-                    )
+                    if spec.name not in self._warned:  # once per run, not once per generation
+                        self._warned.add(spec.name)
+                        print(f"sandbox: tool {spec.name} of {skill.name} is shadowed", file=sys.stderr)
                     continue
                 seen[spec.name] = spec
         return list(seen.values())

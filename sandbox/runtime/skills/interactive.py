@@ -13,7 +13,7 @@ from sandbox._errors import UserError
 from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec
 
 if TYPE_CHECKING:
-    from sandbox.config._model import InteractiveSkill as InteractiveSkillConfig
+    from sandbox.config import InteractiveSkill as InteractiveSkillConfig
 
 __all__ = ["InteractiveSkill"]
 

@@ -42,7 +42,7 @@ from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
 
-    from sandbox.config._model import McpSseSkill, McpStdioSkill
+    from sandbox.config import McpSseSkill, McpStdioSkill
 
 __all__ = ["McpSkill", "SkillContext", "stdio_command"]
 
@@ -159,9 +159,9 @@ class McpSkill(Skill):
             raise ToolError(f"Skill {self.name} failed to start: {_describe(self._error)}") from self._error
 
     async def _lifecycle(self) -> None:
-        from mcp.client.session import ClientSession  # noqa: PLC0415
+        from mcp.client.session import ClientSession
 
-        from sandbox.config._model import McpStdioSkill  # noqa: PLC0415
+        from sandbox.config import McpStdioSkill
 
         t0 = time.perf_counter()
         pump: _StderrPump | None = None
@@ -209,9 +209,9 @@ class McpSkill(Skill):
             self._mark_disconnected()
 
     def _stdio(self, pump: _StderrPump) -> contextlib.AbstractAsyncContextManager[Any]:
-        from mcp.client.stdio import StdioServerParameters, stdio_client  # noqa: PLC0415
+        from mcp.client.stdio import StdioServerParameters, stdio_client
 
-        from sandbox.config._model import McpStdioSkill  # noqa: PLC0415
+        from sandbox.config import McpStdioSkill
 
         assert isinstance(self._cfg, McpStdioSkill)
         command, args = self._command_override or stdio_command(self.name, self._cfg)
@@ -247,10 +247,10 @@ class McpSkill(Skill):
             )
         )
         if endpoint.rstrip("/").endswith("/sse"):
-            from mcp.client.sse import sse_client  # noqa: PLC0415
+            from mcp.client.sse import sse_client
 
             return sse_client(endpoint)
-        from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415
+        from mcp.client.streamable_http import streamable_http_client
 
         return streamable_http_client(endpoint)
 
@@ -299,7 +299,7 @@ class McpSkill(Skill):
 
 
 async def _list_tools(session: ClientSession) -> list[ToolSpec]:
-    from mcp.types import PaginatedRequestParams  # noqa: PLC0415
+    from mcp.types import PaginatedRequestParams
 
     tools: list[ToolSpec] = []
     cursor: str | None = None
@@ -337,8 +337,8 @@ def _convert_result(result: Any) -> ToolOutput:
 
 
 def _is_connection_closed(exc: BaseException) -> bool:
-    from mcp.shared.exceptions import MCPError  # noqa: PLC0415
-    from mcp_types import CONNECTION_CLOSED  # noqa: PLC0415
+    from mcp.shared.exceptions import MCPError
+    from mcp_types import CONNECTION_CLOSED
 
     if isinstance(exc, MCPError):
         return exc.code == CONNECTION_CLOSED
