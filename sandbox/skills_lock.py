@@ -8,14 +8,22 @@ unpinned package resolved to (`sandbox build` prints them).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["InstalledPackage", "SkillsLock", "build_lock", "load_lock", "split_spec"]
+__all__ = [
+    "InstalledPackage",
+    "SkillsLock",
+    "build_lock",
+    "installed_command",
+    "load_lock",
+    "split_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -125,3 +133,55 @@ def load_lock(path: str | os.PathLike[str] | None = None) -> SkillsLock | None:
         }
 
     return SkillsLock(npm=load(data.get("npm", {})), pypi=load(data.get("pypi", {})))
+
+
+_NPM_RUNNERS = frozenset({"npx"})
+_PYPI_RUNNERS = frozenset({"uvx"})
+
+
+@functools.cache
+def _image_lock() -> SkillsLock | None:
+    return load_lock()
+
+
+def installed_command(
+    command: str, package_name: str | None, args: Sequence[str] | None
+) -> tuple[str, list[str]] | None:
+    """Inside a sandbox image: the installed executable for an `npx`/`uvx` skill, with its remaining args.
+
+    `npx -y pkg --flag` becomes `/usr/local/bin/pkg-bin --flag`. Returns None outside an image, for other
+    commands, or when the package is not in the lock (the caller then runs the command as written).
+    """
+    runner = Path(command).name
+    if runner not in _NPM_RUNNERS | _PYPI_RUNNERS:
+        return None
+    lock = _image_lock()
+    if lock is None:
+        return None
+    ecosystem = "npm" if runner in _NPM_RUNNERS else "pypi"
+    if package_name is not None:
+        name, rest = split_spec(package_name, ecosystem), list[str]()
+    else:
+        tokens = list(args or ())
+        name, rest = "", []
+        i = 0
+        while i < len(tokens):
+            tok = tokens[i]
+            if tok in {"-y", "--yes", "-q", "--quiet"}:
+                i += 1
+                continue
+            if tok in {"--from", "-p", "--package"} and i + 1 < len(tokens):
+                name = split_spec(tokens[i + 1], ecosystem)
+                rest = tokens[i + 2 :]
+                if rest and not rest[0].startswith("-"):
+                    rest = rest[1:]  # the command name after --from pkg
+                break
+            if tok.startswith("-"):
+                i += 1
+                continue
+            name, rest = split_spec(tok, ecosystem), tokens[i + 1 :]
+            break
+        if rest and rest[0] == "--":
+            rest = rest[1:]
+    exe = lock.executable(ecosystem, name) if name else None
+    return (exe, rest) if exe else None

@@ -6,6 +6,7 @@ the server root, OpenAI's appends `/chat/completions` to a base URL that ends in
 * `POST /v1/messages` - Anthropic Messages, JSON or SSE; consumes a turn.
 * `POST /v1/messages/count_tokens` - Anthropic token counting (Claude Code calls it); no turn.
 * `POST /v1/chat/completions` - OpenAI Chat Completions, JSON or `data:` chunks; consumes a turn.
+* `POST /v1/responses` - OpenAI Responses (what Codex speaks), JSON or typed SSE; consumes a turn.
 * `GET /v1/models`, `GET /v1/models/{id}` - in Anthropic's shape when the request carries
   `anthropic-version` or `x-api-key`, else OpenAI's.
 * with `control_api=True`: `GET /_sandbox/requests`, `POST /_sandbox/script`, `GET /_sandbox/health`,
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import _anthropic, _openai
+from . import _anthropic, _openai, _responses
 from ._inspect import RequestView
 from ._script import ErrorSpec, Protocol, Script
 from ._state import RECORDS_ADAPTER, UNEXPECTED_ADAPTER, Incoming, ScriptState, UnexpectedKind
@@ -45,6 +46,7 @@ _METHODS = {
     "/v1/messages": "POST",
     "/v1/messages/count_tokens": "POST",
     "/v1/chat/completions": "POST",
+    "/v1/responses": "POST",
     "/v1/models": "GET",
 }
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -60,6 +62,7 @@ def _error_response(protocol: Protocol, spec: ErrorSpec, number: int) -> JSONRes
     if spec.retry_after is not None:
         headers["retry-after"] = f"{spec.retry_after:g}"
         headers["retry-after-ms"] = str(int(spec.retry_after * 1000))
+    # The Responses API reports HTTP errors in the Chat Completions shape.
     body = _anthropic.error_body(spec) if protocol == "anthropic" else _openai.error_body(spec)
     return JSONResponse(body, status_code=spec.status, headers=headers)
 
@@ -156,10 +159,16 @@ def build_app(
         id_header = "request-id" if protocol == "anthropic" else "x-request-id"
         headers = {id_header: f"req_sbx_{admission.number}"}
         if not view.stream:
-            rendered = _anthropic.message(reply) if protocol == "anthropic" else _openai.completion(reply)
-            return JSONResponse(rendered, headers=headers)
+            render = {
+                "anthropic": _anthropic.message,
+                "openai": _openai.completion,
+                "openai-responses": _responses.response,
+            }[protocol]
+            return JSONResponse(render(reply), headers=headers)
         if protocol == "anthropic":
             frames = _anthropic.stream_events(reply)
+        elif protocol == "openai-responses":
+            frames = _responses.stream_events(reply)
         else:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and options.get("include_usage") is True
@@ -178,6 +187,9 @@ def build_app(
 
     async def chat_completions(request: Request) -> Response:
         return await model_request(request, "openai")
+
+    async def responses(request: Request) -> Response:
+        return await model_request(request, "openai-responses")
 
     async def count_tokens(request: Request) -> Response:
         incoming = await read(request, "anthropic")
@@ -208,7 +220,7 @@ def build_app(
         hint = ""
         if path in _METHODS:
             hint = f"; this path only takes {_METHODS[path]}"
-        elif path.endswith("/chat/completions"):
+        elif path.endswith(("/chat/completions", "/responses")):
             hint = "; OpenAI clients need a base URL ending in /v1 (use server.openai_base_url)"
         elif path.endswith("/messages"):
             hint = "; Anthropic clients need the server root as base URL, without /v1"
@@ -241,6 +253,7 @@ def build_app(
         Route("/v1/messages", messages, methods=["POST"]),
         Route("/v1/messages/count_tokens", count_tokens, methods=["POST"]),
         Route("/v1/chat/completions", chat_completions, methods=["POST"]),
+        Route("/v1/responses", responses, methods=["POST"]),
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/models/{model_id:path}", get_model, methods=["GET"]),
     ]

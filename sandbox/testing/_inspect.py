@@ -24,7 +24,8 @@ _SHOWN = 160  # characters of an actual value quoted in a failure message
 class RequestView:
     """What a request says, whichever protocol carried it.
 
-    `messages` holds `(role, text)` for every non-system message, where text joins the message's
+    `messages` holds `(role, text)` for every non-system message (a Responses function call or
+    output item counts as an `assistant` / `tool` message), where text joins the message's
     text parts, tool-call names and arguments, and tool-result contents, so a substring check finds
     anything the agent put into the conversation.
     """
@@ -56,7 +57,9 @@ class RequestView:
     def parse(cls, protocol: Protocol, body: Mapping[str, Any], headers: Mapping[str, str]) -> RequestView:
         """Read a decoded JSON body; malformed parts are skipped, not raised, because the server
         must still answer (and record) a request it cannot fully understand."""
-        reader = _read_anthropic if protocol == "anthropic" else _read_openai
+        reader = {"anthropic": _read_anthropic, "openai": _read_openai, "openai-responses": _read_responses}[
+            protocol
+        ]
         system, messages, tools, results = reader(body)
         return cls(
             protocol=protocol,
@@ -146,6 +149,36 @@ def _read_openai(body: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]], l
             if isinstance(spec, dict) and "name" in spec:
                 tools.append(str(spec["name"]))
     return "\n".join(system_parts), messages, tools, results
+
+
+def _read_responses(body: Mapping[str, Any]) -> tuple[str, list[tuple[str, str]], list[str], list[str]]:
+    system_parts = [_text_of(body.get("instructions", ""))]
+    messages: list[tuple[str, str]] = []
+    raw = body.get("input")
+    items: list[Any] = [{"role": "user", "content": raw}] if isinstance(raw, str) else raw or []
+    typed = [item for item in items if isinstance(item, dict)]
+    for item in typed:
+        kind = item.get("type", "message")
+        if kind == "message":
+            role = str(item.get("role", ""))
+            text = _text_of(item.get("content", ""))
+            if role in ("system", "developer"):
+                system_parts.append(text)
+            else:
+                messages.append((role, text))
+        elif kind in ("function_call", "custom_tool_call"):
+            messages.append(
+                ("assistant", f"{item.get('name', '')} {item.get('arguments', item.get('input', ''))}")
+            )
+        elif kind in ("function_call_output", "custom_tool_call_output"):
+            messages.append(("tool", _text_of(item.get("output", ""))))
+    results: list[str] = []
+    for item in reversed(typed):
+        if item.get("type") not in ("function_call_output", "custom_tool_call_output"):
+            break
+        results.insert(0, _text_of(item.get("output", "")))
+    tools = [str(t["name"]) for t in body.get("tools") or [] if isinstance(t, dict) and "name" in t]
+    return "\n".join(p for p in system_parts if p), messages, tools, results
 
 
 def _quote(value: str) -> str:

@@ -1,9 +1,9 @@
 """The script a `ScriptedLLMServer` plays: data only, no I/O beyond JSON files.
 
 A script is an ordered list of `Turn`s. Each turn is one model response, written once and served in
-whichever wire protocol the request arrived in (Anthropic Messages or OpenAI Chat Completions), so one
-script drives the native runtime, Claude Code and Codex alike. The types are pydantic dataclasses:
-positional construction reads like the response it describes (`Turn("done")`,
+whichever wire protocol the request arrived in (Anthropic Messages, OpenAI Chat Completions or OpenAI
+Responses), so one script drives the native runtime, Claude Code and Codex alike. The types are
+pydantic dataclasses: positional construction reads like the response it describes (`Turn("done")`,
 `ToolCall("read_file", {"path": "a.txt"})`), `extra="forbid"` turns a typo in a hand-written JSON
 script into an error instead of a silently ignored key, and `Script.to_json()`/`Script.load()` let a
 script be mounted into a container for the standalone server.
@@ -21,8 +21,8 @@ from pydantic.dataclasses import dataclass
 
 __all__ = ["ErrorSpec", "Expectation", "Protocol", "Script", "StopReason", "ToolCall", "Turn", "Usage"]
 
-Protocol = Literal["anthropic", "openai"]
-"""The two wire protocols the server speaks."""
+Protocol = Literal["anthropic", "openai", "openai-responses"]
+"""The wire protocols the server speaks: Anthropic Messages, OpenAI Chat Completions, OpenAI Responses."""
 
 StopReason = Literal["end_turn", "tool_use", "max_tokens"]
 """Why a turn ends, in Anthropic's words; OpenAI answers get `stop` / `tool_calls` / `length`."""
@@ -96,9 +96,10 @@ class Expectation:
 
     Every failed check is recorded in `server.unexpected` and the turn is answered with HTTP 400 whose
     message names the check, so the system under test fails with the reason instead of going on with a
-    wrong conversation. "System" means Anthropic's `system` or OpenAI's system/developer messages;
-    "tool results" means the results in the request's last message (Anthropic `tool_result` blocks, or
-    the trailing OpenAI `tool` messages).
+    wrong conversation. "System" means Anthropic's `system`, OpenAI's system/developer messages, or
+    Responses `instructions`; "tool results" means the results in the request's last message
+    (Anthropic `tool_result` blocks, trailing OpenAI `tool` messages or Responses
+    `function_call_output` items).
 
     **Fields:**
 

@@ -55,7 +55,7 @@ def make_tls_files(directory: str | Path, hostnames: Sequence[str] = ("localhost
     (`--tls-cert`/`--tls-key`) while the host test trusts `ca_pem`. Needs `trustme` (a dev extra).
     """
     try:
-        import trustme  # noqa: PLC0415 - only TLS users need it
+        import trustme  # only TLS users need it
     except ImportError as err:  # pragma: no cover - trustme is in the dev extra
         raise ImportError('TLS mode needs trustme: pip install "perstack-sandbox[dev]"') from err
     target = Path(directory)

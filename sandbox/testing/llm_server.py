@@ -1,5 +1,8 @@
 """A scripted LLM server that speaks the real Anthropic and OpenAI wire protocols.
 
+Protocols: Anthropic Messages (`POST /v1/messages`), OpenAI Chat Completions
+(`POST /v1/chat/completions`) and OpenAI Responses (`POST /v1/responses`, what Codex speaks).
+
 Nothing on a test machine may reach a model provider, yet the runtime, Claude Code and Codex must be
 tested against what providers really send: SSE event order, tool arguments split over many deltas,
 429s with `retry-after`, errors after a stream has started. This server plays a `Script` of `Turn`s in
@@ -31,6 +34,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
+import uvicorn
 from pydantic import ValidationError
 
 from ._app import DEFAULT_MODELS, build_app
@@ -64,7 +68,8 @@ _KEY_ENV = "SANDBOX_LLM_REQUIRE_KEY"
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m sandbox.testing.llm_server",
-        description="Serve a scripted LLM over the Anthropic Messages and OpenAI Chat Completions APIs.",
+        description="Serve a scripted LLM over the Anthropic Messages, OpenAI Chat Completions and "
+        "OpenAI Responses APIs.",
     )
     parser.add_argument(
         "--script", help="script JSON file (Script.dump()); empty until POST /_sandbox/script"
@@ -95,8 +100,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the standalone server until SIGINT/SIGTERM; returns the process exit code."""
-    import uvicorn  # noqa: PLC0415 - the in-process server never needs this import path
-
     args = _parser().parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         print("llm_server: --tls-cert and --tls-key go together", file=sys.stderr)

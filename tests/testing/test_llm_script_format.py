@@ -11,6 +11,7 @@ import pydantic
 import pytest
 
 import sandbox.testing
+import sandbox.testing.llm_server as llm_server_module
 from sandbox.testing import ErrorSpec, Expectation, Script, ToolCall, Turn, Usage
 
 REPO = Path(__file__).resolve().parents[2]
@@ -105,10 +106,8 @@ def test_public_surface_is_pinned() -> None:
         "Usage",
         "make_tls_files",
     ]
-    from sandbox.testing import llm_server  # noqa: PLC0415 - the documented module path
-
-    assert set(sandbox.testing.__all__) <= set(llm_server.__all__)
-    assert llm_server.ScriptedLLMServer is sandbox.testing.ScriptedLLMServer
+    assert set(sandbox.testing.__all__) <= set(llm_server_module.__all__)
+    assert llm_server_module.ScriptedLLMServer is sandbox.testing.ScriptedLLMServer
 
 
 def test_import_sandbox_does_not_import_the_test_doubles() -> None:

@@ -165,13 +165,15 @@ def test_cli_with_tls_files(tmp_path: Path, standalone: list[Standalone]) -> Non
     remote.wait_ready()
     assert remote.requests == []
     remote.set_script([Turn("hello over tls", thinking="hm")])
-    c = anthropic.Anthropic(
-        base_url=server.base_url,
-        api_key="k",
-        max_retries=0,
-        http_client=anthropic.DefaultHttpxClient(verify=files.client_ssl_context()),
-    )
-    with c.messages.stream(model="m", max_tokens=8, messages=HELLO) as stream:
+    with (
+        anthropic.Anthropic(
+            base_url=server.base_url,
+            api_key="k",
+            max_retries=0,
+            http_client=anthropic.DefaultHttpxClient(verify=files.client_ssl_context()),
+        ) as c,
+        c.messages.stream(model="m", max_tokens=8, messages=HELLO) as stream,
+    ):
         final = stream.get_final_message()
     assert [b.type for b in final.content] == ["thinking", "text"]
     remote.assert_all_served()

@@ -65,6 +65,12 @@ def stdio_command(skill_name: str, cfg: McpStdioSkill) -> tuple[str, list[str]]:
     """`command` plus `[packageName]` or `args`; `npx` gets `-y` so it never prompts (Perstack's rule)."""
     if (cfg.package_name is None) == (cfg.args is None):
         raise UserError(f"Skill {skill_name}: set exactly one of packageName or args")
+    from sandbox.skills_lock import installed_command
+
+    # Inside a sandbox image the package was installed at build time: start it offline, no registry.
+    installed = installed_command(cfg.command, cfg.package_name, cfg.args)
+    if installed is not None:
+        return installed
     args = [cfg.package_name] if cfg.package_name is not None else list(cfg.args or ())
     if Path(cfg.command).name == "npx" and "-y" not in args and "--yes" not in args:
         args.insert(0, "-y")
