@@ -20,6 +20,7 @@ from .jobs import jobs_command
 from .plan import plan_command
 from .render import render_command
 from .run import run_command, start_command
+from .runtimes import compare_command, runtimes_command
 
 __all__ = ["app", "main"]
 
@@ -52,6 +53,8 @@ app.command("plan")(plan_command)
 app.command("render")(render_command)
 app.command("doctor")(doctor_command)
 app.command("jobs")(jobs_command)
+app.command("runtimes")(runtimes_command)
+app.command("compare")(compare_command)
 app.command("run")(run_command)
 app.command("start", help="Same as run (interactive UIs are out of scope; events stream as JSON lines).")(
     start_command

@@ -3,17 +3,37 @@
 The host passes the run's options as arguments and the secret values on stdin. The job store lives on
 the host (it records the event stream), so the runtime inside stores nothing and resumes from the
 checkpoint the host sends.
+
+Two things happen here that only make sense inside the sandbox:
+
+* *Waiting for the proxy.* The host starts the proxy and this container at the same time (a warm run
+  should not pay for the two starts one after the other), so before the first request this process waits
+  until the proxy's port accepts a connection, while the runtime's imports load in parallel. If the proxy
+  never comes up the run fails with a message saying so (exit 69) instead of a model-API timeout.
+* *A deadline.* `--deadline EPOCH` is the host's wall-clock guard, repeated inside so that a container whose
+  host process was killed (SIGKILL) still ends: at the deadline the runtime gets SIGTERM (it writes its last
+  checkpoint) and, a few seconds later, the process exits.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
+import socket
 import sys
+import threading
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-__all__ = ["run_in_container"]
+__all__ = ["run_in_container", "wait_for_proxy"]
+
+EXIT_PROXY_UNAVAILABLE = 69  # EX_UNAVAILABLE
+_PROXY_WAIT_S = 30.0
+_DEADLINE_KILL_GRACE_S = 10.0
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,23 +48,74 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--max-retries", type=int)
     p.add_argument("--timeout", type=int)
     p.add_argument("--job-id")
+    p.add_argument("--deadline", type=float, help="epoch seconds after which the run is stopped")
     p.add_argument("--verbose", action="store_true")
     p.add_argument("-i", "--interactive-tool-call-result", dest="interactive")
     return p
 
 
-def run_in_container(argv: list[str], payload: dict[str, Any]) -> int:
+def wait_for_proxy(url: str | None, timeout: float = _PROXY_WAIT_S) -> str | None:
+    """Block until the proxy at `url` accepts a TCP connection; an error message after `timeout`, else None.
+
+    Connection refused returns at once while Squid is starting, so the loop retries every 10 ms; on an
+    internal network nothing else can answer on that address.
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    host, port = parts.hostname, parts.port or 3128
+    if not host:
+        return None
+    end = time.monotonic() + timeout
+    last: OSError | None = None
+    while time.monotonic() < end:
+        try:
+            with socket.create_connection((host, port), timeout=1.0):
+                return None
+        except OSError as exc:
+            last = exc
+            time.sleep(0.01)
+    return f"the sandbox's proxy at {host}:{port} did not accept connections within {timeout:.0f}s ({last})"
+
+
+def _arm_deadline(deadline: float | None) -> None:
+    if deadline is None:
+        return
+
+    def watchdog() -> None:
+        time.sleep(max(0.0, deadline - time.time()))
+        print("sandbox: the run reached its deadline; stopping", file=sys.stderr, flush=True)
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(_DEADLINE_KILL_GRACE_S)
+        os._exit(124)
+
+    threading.Thread(target=watchdog, name="sandbox-deadline", daemon=True).start()
+
+
+def run_in_container(
+    argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None
+) -> int:
     """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code."""
+    source = dict(os.environ if environ is None else environ)
+    args = _parser().parse_args(argv)
+    _arm_deadline(args.deadline)
+    proxy_error: list[str] = []
+    waiter = threading.Thread(
+        target=lambda: proxy_error.extend(filter(None, [wait_for_proxy(source.get("SANDBOX_PROXY_URL"))])),
+        name="sandbox-proxy-wait",
+        daemon=True,
+    )
+    waiter.start()
+
     from sandbox.config import PerstackConfig
     from sandbox.events import Checkpoint, JsonlWriter
     from sandbox.options import RunOptions
     from sandbox.runtime import run_native
 
-    args = _parser().parse_args(argv)
-    config_path = Path(os.environ.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
+    config_path = Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
     config = PerstackConfig.model_validate_json(config_path.read_bytes())
     # Exactly the plan's variables: the proxy/infrastructure ones set on the container plus the secrets.
-    env = {k: v for k, v in os.environ.items()}
+    env = dict(source)
     env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
     budget: str | int | None = args.reasoning_budget
     if isinstance(budget, str) and budget.isdigit():
@@ -54,7 +125,7 @@ def run_in_container(argv: list[str], payload: dict[str, Any]) -> int:
         config_path=config_path,
         expert_key=args.expert,
         query=args.query,
-        runtime="perstack",
+        runtime="docker",
         provider=args.provider,
         model=args.model,
         temperature=args.temperature,
@@ -67,8 +138,12 @@ def run_in_container(argv: list[str], payload: dict[str, Any]) -> int:
         verbose=args.verbose,
         env=env,
         workspace=Path("/workspace"),
-        jobs_dir=Path("/tmp/perstack/jobs"),
+        jobs_dir=Path("/tmp/perstack/jobs"),  # noqa: S108 - unused: store=None, the host keeps the job
     )
     checkpoint = payload.get("checkpoint")
     initial = Checkpoint.model_validate(checkpoint) if checkpoint else None
+    waiter.join()
+    if proxy_error:
+        print(f"sandbox: {proxy_error[0]}", file=sys.stderr, flush=True)
+        return EXIT_PROXY_UNAVAILABLE
     return int(run_native(options, JsonlWriter(sys.stdout), store=None, initial_checkpoint=initial))

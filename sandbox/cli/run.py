@@ -173,7 +173,9 @@ def run_command(
             )
         )
         return
-    if rt != "docker" and plan.env.missing:
+    # The native runtime needs the provider's variables here; the docker executor reports them itself
+    # (before building), and each CLI runtime checks its own credentials.
+    if rt == "perstack" and plan.env.missing:
         abort("missing required environment variables: " + ", ".join(plan.env.missing))
     raise typer.Exit(_dispatch(options, plan))
 

@@ -199,7 +199,12 @@ class CliRuntime(Runtime):
         return shutil.which(self.binary, path=env.get("PATH", os.defpath))
 
     def find_auth(self, env: Mapping[str, str]) -> str | None:
-        """The name of what authenticates this CLI (a variable or a credentials file), or None."""
+        """The name of what authenticates this CLI (a variable or a credentials file), or None.
+
+        A runtime that declares neither `auth_env` nor `auth_files` needs no credentials.
+        """
+        if not self.auth_env and not self.auth_files:
+            return "not required"
         for name in self.auth_env:
             if env.get(name):
                 return name
@@ -272,6 +277,6 @@ class CliRuntime(Runtime):
         return self.model_prefixes is None or model.lower().startswith(self.model_prefixes)
 
     def run(self, options: RunOptions, emit: Emit) -> int:
-        from ._run import run_cli  # noqa: PLC0415 - _run imports this module
+        from ._run import run_cli  # here, not at the top: _run imports this module (and the job store)
 
         return run_cli(self, options, emit)

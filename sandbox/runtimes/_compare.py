@@ -21,6 +21,7 @@ from sandbox._errors import AdapterError, SandboxError
 
 from ._base import Emit
 from ._process import forward_signals
+from ._registry import registry
 
 if TYPE_CHECKING:
     from sandbox.events import EventBase
@@ -108,11 +109,9 @@ class _Observer:
 
 
 def _run_one(options: RunOptions, runtime_id: str, forward: Emit | None) -> CompareRow:
-    from . import get_runtime  # noqa: PLC0415 - the package imports this module
-
     row = CompareRow(runtime=runtime_id)
     observer = _Observer(row, forward)
-    runtime = get_runtime(runtime_id)
+    runtime = registry.get(runtime_id)
     started = time.monotonic()
     try:
         runtime.run(dataclasses.replace(options, runtime=runtime_id, job_id=None), observer)
@@ -142,11 +141,9 @@ def compare(
     runtime that is unavailable or fails yields a row saying so instead of stopping the comparison.
     `emit`, if given, receives every event of every run (thread-safe writers only when parallel).
     """
-    from . import get_runtime  # noqa: PLC0415 - the package imports this module
-
     ids = list(dict.fromkeys(runtime_ids))
     for runtime_id in ids:
-        get_runtime(runtime_id)  # fail fast on typos
+        registry.get(runtime_id)  # fail fast on typos
     if not parallel or len(ids) < 2:
         return [_run_one(options, runtime_id, emit) for runtime_id in ids]
     lock = threading.Lock()

@@ -9,10 +9,11 @@ Events are emitted as the CLI's lines arrive, and every run event is recorded wi
 `./perstack/jobs/<jobId>/` gets the event files, a checkpoint after each finished tool step and at the
 end, `job.json` and the run setting — the same layout the native runtime writes.
 
-Usage mapping: Perstack's `Usage` has integer fields only, so a figure the CLI does not report is 0 in
-the events, and the null-preserving figures (plus cost, turns, CLI session id) ride in the checkpoint's
-`metadata` (`metadata.usage`). `callTools` carries a model call's own usage when the CLI reports it per
-call; `completeRun.usage` carries the rest of the CLI's total, so `job.json`'s sum equals the CLI's total.
+Usage mapping: CLIs report totals (per-call figures in their streams are partial or absent), so the
+total rides once on `completeRun.usage` / `stopRunByError`'s checkpoint and `callTools.usage` is zero; the
+job's sum is then the CLI's total. Perstack's `Usage` has integer fields only, so a figure the CLI does
+not report is 0 there; the null-preserving figures (plus cost, turns, the CLI's session id) are in the
+checkpoint's `metadata.usage`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from sandbox._errors import AdapterError
 from sandbox.config import DEFAULT_MAX_RETRIES
@@ -67,7 +68,9 @@ from ._stream import Call, Item, Notice, RunUsage, StreamState, Text, ToolCalls,
 if TYPE_CHECKING:
     from sandbox.options import RunOptions
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Note", "run_cli"]
+__all__ = ["DEFAULT_TIMEOUT_S", "RECORD_VAR", "Note", "run_cli"]
+
+RECORD_VAR = "SANDBOX_RECORD_STREAM"
 
 DEFAULT_TIMEOUT_S = 30 * 60
 """Wall-clock limit of one CLI run when `--timeout` is not given (the CLIs have none of their own)."""
@@ -79,26 +82,14 @@ def _stderr_note(message: str) -> None:
     print(f"sandbox: {message}", file=sys.stderr, flush=True)
 
 
-def _usage_model(usage: RunUsage | None) -> Usage:
+def _usage_model(usage: RunUsage) -> Usage:
     """Perstack's integer Usage; figures the CLI does not report become 0 here (null in metadata)."""
-    if usage is None:
-        return Usage()
     return Usage(
         input_tokens=usage.input_tokens or 0,
         output_tokens=usage.output_tokens or 0,
         reasoning_tokens=usage.reasoning_tokens or 0,
         total_tokens=usage.total_tokens or 0,
         cached_input_tokens=usage.cached_input_tokens or 0,
-    )
-
-
-def _minus(total: Usage, reported: Usage) -> Usage:
-    return Usage(
-        input_tokens=max(0, total.input_tokens - reported.input_tokens),
-        output_tokens=max(0, total.output_tokens - reported.output_tokens),
-        reasoning_tokens=max(0, total.reasoning_tokens - reported.reasoning_tokens),
-        total_tokens=max(0, total.total_tokens - reported.total_tokens),
-        cached_input_tokens=max(0, total.cached_input_tokens - reported.cached_input_tokens),
     )
 
 
@@ -139,7 +130,6 @@ class _Recorder:
         self.step_messages: list[Message] = []
         self.text: list[str] = []
         self.pending: dict[str, ToolCall] = {}
-        self.reported = Usage()
         self.metadata: dict[str, Any] = {"runtime": runtime.id}
 
     def emit(self, event: EventBase) -> None:
@@ -157,12 +147,13 @@ class _Recorder:
             step_number=self.step,
             messages=list(self.messages),
             expert=self.expert_ref,
-            usage=usage if usage is not None else self.reported,
+            usage=usage if usage is not None else Usage(),
             metadata={
                 **self.metadata,
                 "usage": self.state.usage.to_dict(),
                 "sessionId": self.state.session_id,
                 "model": self.state.model,
+                **({"mcpStatus": dict(self.state.mcp_status)} if self.state.mcp_status else {}),
             },
             error=error,
             pending_tool_calls=list(self.pending.values()) or None,
@@ -204,15 +195,13 @@ class _Recorder:
             skill = call.skill or self.runtime.id
             tool_call = ToolCall(id=call.id, skill_name=skill, tool_name=call.name, args=dict(call.args))
             self.pending[call.id] = tool_call
-            self.state.tool_names[call.id] = call.name
             calls.append(tool_call)
             parts.append(ToolCallPart(tool_call_id=call.id, tool_name=call.name, args=dict(call.args)))
         message = ExpertMessage(contents=list(parts))
         self.messages.append(message)
         self.step_messages.append(message)
-        usage = _usage_model(item.usage)
-        self.reported = self.reported + usage
-        self.emit(CallTools(**self._ids(), new_message=message, tool_calls=calls, usage=usage))
+        # Usage is reported once, on completeRun: CLIs give totals, not reliable per-call figures.
+        self.emit(CallTools(**self._ids(), new_message=message, tool_calls=calls, usage=Usage()))
 
     def _resolve(self, item: ToolResult) -> None:
         call = self.pending.pop(item.call_id, None)
@@ -245,10 +234,6 @@ class _Recorder:
 
     def finish(self, error: str | None, *, error_name: str = "AdapterError") -> None:
         total = _usage_model(self.state.usage)
-        # The CLI's total is authoritative, but never below what per-call events already reported.
-        if total.total_tokens < self.reported.total_tokens:
-            total = self.reported
-        rest = _minus(total, self.reported)
         final = self.state.final_text if self.state.final_text is not None else "".join(self.text)
         if error is None:
             message = ExpertMessage(contents=[TextPart(text=final)])
@@ -258,13 +243,13 @@ class _Recorder:
         step = Step(
             step_number=self.step,
             new_messages=list(self.step_messages),
-            usage=rest,
+            usage=total,
             started_at=self.step_started,
             finished_at=now_ms(),
         )
         if error is None:
             checkpoint = self._checkpoint("completed", usage=total)
-            self.emit(CompleteRun(**self._ids(), checkpoint=checkpoint, step=step, text=final, usage=rest))
+            self.emit(CompleteRun(**self._ids(), checkpoint=checkpoint, step=step, text=final, usage=total))
         else:
             problem = CheckpointError(name=error_name, message=error, is_retryable=False)
             checkpoint = self._checkpoint("stoppedByError", usage=total, error=problem)
@@ -316,7 +301,7 @@ def _resolve_model(runtime: CliRuntime, options: RunOptions, note: Note) -> str 
     return None
 
 
-def _preflight(runtime: CliRuntime, options: RunOptions) -> tuple[str, str]:
+def _preflight(runtime: CliRuntime, options: RunOptions) -> str:
     """Binary and credentials, checked before anything is emitted: the documented errors."""
     binary = runtime.find_binary(options.env)
     if binary is None:
@@ -333,7 +318,7 @@ def _preflight(runtime: CliRuntime, options: RunOptions) -> tuple[str, str]:
         )
     if not options.query:
         raise AdapterError(f"{runtime.name}: a query is required")
-    return binary, auth
+    return binary
 
 
 def run_cli(
@@ -348,25 +333,16 @@ def run_cli(
     Raises `AdapterError` before any event is emitted when the binary or the credentials are missing;
     after that, every failure is a `stopRunByError` event and exit code 1.
     """
-
     say = note or _stderr_note
-    binary, _auth = _preflight(runtime, options)
-    assert options.query is not None
+    binary = _preflight(runtime, options)
     expert = map_expert(options.config, options.expert_key, options.env)
-    model = _resolve_model(runtime, options, say)
-    max_steps = options.max_steps or options.config.max_steps
-    timeout_s = options.timeout_ms / 1000 if options.timeout_ms else DEFAULT_TIMEOUT_S
-    job_id = options.job_id or create_id()
-    run_id = create_id()
-    store = JobStore(options.jobs_dir)
     scratch = Path(tempfile.mkdtemp(prefix=f"sandbox-{runtime.id}-"))
-    state = StreamState(servers=tuple(s.name for s in expert.servers), workdir=scratch)
     try:
         request = CliRequest(
-            query=options.query,
+            query=options.query or "",
             expert=expert,
-            model=model,
-            max_steps=max_steps,
+            model=_resolve_model(runtime, options, say),
+            max_steps=options.max_steps or options.config.max_steps,
             workspace=options.workspace,
             scratch=scratch,
             env=options.env,
@@ -375,103 +351,146 @@ def run_cli(
         invocation = runtime.build_invocation(request)
         for line in invocation.notes:
             say(f"{runtime.id}: {line}")
-        _report_skills(runtime, invocation.skills, say)
+        for skill in invocation.skills:
+            verdict = "applied" if skill.applied else "NOT applied"
+            say(f"{runtime.id}: skill {skill.name!r} ({skill.type}) {verdict}: {skill.detail}")
         child_env = filter_env(
             options.env,
             names=(*runtime.auth_env, *runtime.env_names, *options.env_names),
             prefixes=runtime.env_prefixes,
             extra=invocation.env,
         )
-        version = runtime.version(binary, options.env)
-        recorder = _Recorder(
-            runtime=runtime,
-            emit=emit,
-            store=store,
-            job_id=job_id,
-            run_id=run_id,
-            expert=expert,
-            query=options.query,
-            state=state,
+        timeout_s = options.timeout_ms / 1000 if options.timeout_ms else DEFAULT_TIMEOUT_S
+        state = StreamState(servers=tuple(s.name for s in expert.servers), workdir=scratch)
+        recorder = _start(
+            runtime, options, emit, request, invocation.skills, child_env, timeout_s, binary, state
         )
-        recorder.metadata.update(
-            {"runtimeVersion": version, "skills": [s.to_dict() for s in invocation.skills]}
-        )
-        max_retries = options.max_retries or options.config.max_retries or DEFAULT_MAX_RETRIES
-        emit(
-            InitializeRuntime(
-                job_id=job_id,
-                run_id=run_id,
-                runtime_version=version or "unknown",
-                runtime=runtime.id,
-                expert_name=expert.expert_key,
-                experts=[expert.expert_key],
-                model=model or f"{runtime.id}:default",
-                max_steps=max_steps,
-                max_retries=max_retries,
-                timeout=int(timeout_s * 1000),
-                query=options.query,
-                skills=[s.to_dict() for s in invocation.skills],
-            )
-        )
-        now = now_ms()
-        store.store_run_setting(
-            RunSetting(
-                model=model or f"{runtime.id}:default",
-                provider_config={"runtime": runtime.id},
-                job_id=job_id,
-                run_id=run_id,
-                expert_key=expert.expert_key,
-                input=RunInput(text=options.query),
-                max_steps=max_steps,
-                max_retries=max_retries,
-                timeout=int(timeout_s * 1000),
-                started_at=now,
-                updated_at=now,
-                env=dict.fromkeys(sorted(child_env), ""),
-            )
-        )
-        recorder.start()
-
-        def on_stdout(line: str) -> None:
-            for obj in decode_line(line):
-                try:
-                    items = list(runtime.parse(obj, state))
-                except Exception as exc:  # a new CLI version's odd event must not kill the run
-                    say(f"{runtime.id}: skipped an event the adapter could not read ({exc!r}): {line[:200]}")
-                    continue
-                for item in items:
-                    if isinstance(item, Notice):
-                        say(f"{runtime.id}: {item.message}")
-                    recorder.handle(item)
-
-        def on_stderr(line: str) -> None:
-            if options.verbose and line.strip():
-                say(f"{runtime.id} stderr: {line}")
-
         spec = ProcessSpec(
             argv=[binary, *invocation.args], env=child_env, cwd=options.workspace, timeout=timeout_s
         )
-        try:
-            result = runtime.spawner(spec, on_stdout, on_stderr)
-        except OSError as exc:
-            result = ProcessResult(exit_code=127, stderr=f"cannot start {binary}: {exc}")
+        result = _supervise(runtime, spec, state, recorder, options, say)
         runtime.finish(state, result)
         recorder.metadata.update({"exitCode": result.exit_code, "durationMs": int(result.duration_s * 1000)})
         failure = _error_of(runtime, state, result, timeout_s)
         if failure is None:
             recorder.finish(None)
-            code = 0
-        else:
-            recorder.finish(failure[1], error_name=failure[0])
-            code = 1
-            if result.interrupted is not None:
-                code = 128 + result.interrupted
-        return code
+            return 0
+        recorder.finish(failure[1], error_name=failure[0])
+        return 128 + result.interrupted if result.interrupted is not None else 1
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _report_skills(runtime: CliRuntime, skills: list[SkillStatus], say: Note) -> None:
-    for skill in skills:
-        verdict = "applied" if skill.applied else "NOT applied"
-        say(f"{runtime.id}: skill {skill.name!r} ({skill.type}) {verdict}: {skill.detail}")
+def _start(
+    runtime: CliRuntime,
+    options: RunOptions,
+    emit: Emit,
+    request: CliRequest,
+    skills: list[SkillStatus],
+    child_env: dict[str, str],
+    timeout_s: float,
+    binary: str,
+    state: StreamState,
+) -> _Recorder:
+    """Emit `initializeRuntime`, store the run setting, emit `startRun`; return the run's recorder."""
+    job_id = options.job_id or create_id()
+    run_id = create_id()
+    version = runtime.version(binary, options.env)
+    model = request.model or f"{runtime.id}:default"
+    max_retries = options.max_retries or options.config.max_retries or DEFAULT_MAX_RETRIES
+    expert = request.expert
+    store = JobStore(options.jobs_dir)
+    recorder = _Recorder(
+        runtime=runtime,
+        emit=emit,
+        store=store,
+        job_id=job_id,
+        run_id=run_id,
+        expert=expert,
+        query=request.query,
+        state=state,
+    )
+    recorder.metadata.update({"runtimeVersion": version, "skills": [s.to_dict() for s in skills]})
+    emit(
+        InitializeRuntime(
+            job_id=job_id,
+            run_id=run_id,
+            runtime_version=version or "unknown",
+            runtime=runtime.id,
+            expert_name=expert.expert_key,
+            experts=[expert.expert_key],
+            model=model,
+            max_steps=request.max_steps,
+            max_retries=max_retries,
+            timeout=int(timeout_s * 1000),
+            query=request.query,
+            skills=[s.to_dict() for s in skills],
+        )
+    )
+    now = now_ms()
+    store.store_run_setting(
+        RunSetting(
+            model=model,
+            provider_config={"runtime": runtime.id},
+            job_id=job_id,
+            run_id=run_id,
+            expert_key=expert.expert_key,
+            input=RunInput(text=request.query),
+            max_steps=request.max_steps,
+            max_retries=max_retries,
+            timeout=int(timeout_s * 1000),
+            started_at=now,
+            updated_at=now,
+            env=dict.fromkeys(sorted(child_env), ""),  # names only; values never reach the disk
+        )
+    )
+    recorder.start()
+    return recorder
+
+
+def _supervise(
+    runtime: CliRuntime,
+    spec: ProcessSpec,
+    state: StreamState,
+    recorder: _Recorder,
+    options: RunOptions,
+    say: Note,
+) -> ProcessResult:
+    """Run the CLI, turning each stdout line into events as it arrives."""
+    record = _recording(options.env.get(RECORD_VAR), runtime.id)
+
+    def on_stdout(line: str) -> None:
+        if record is not None:
+            record.write(line + "\n")
+        for obj in decode_line(line):
+            try:
+                items = list(runtime.parse(obj, state))
+            except Exception as exc:  # a new CLI version's odd event must not kill the run
+                say(f"{runtime.id}: skipped an event the adapter could not read ({exc!r}): {line[:200]}")
+                continue
+            for item in items:
+                if isinstance(item, Notice):
+                    say(f"{runtime.id}: {item.message}")
+                recorder.handle(item)
+
+    def on_stderr(line: str) -> None:
+        if options.verbose and line.strip():
+            say(f"{runtime.id} stderr: {line}")
+
+    try:
+        return runtime.spawner(spec, on_stdout, on_stderr)
+    except OSError as exc:
+        return ProcessResult(exit_code=127, stderr=f"cannot start {spec.argv[0]}: {exc}")
+    finally:
+        if record is not None:
+            record.close()
+
+
+def _recording(directory: str | None, runtime_id: str) -> TextIO | None:
+    """`SANDBOX_RECORD_STREAM=<dir>`: keep the CLI's raw stdout as `<dir>/<runtime>-<time>.jsonl`, for
+    bug reports and new test fixtures (tests/fixtures/streams/ were captured this way)."""
+    if not directory:
+        return None
+    target = Path(directory)
+    target.mkdir(parents=True, exist_ok=True)
+    return (target / f"{runtime_id}-{now_ms()}.jsonl").open("w", encoding="utf-8")

@@ -91,11 +91,10 @@ class Call:
 
 @dataclass(frozen=True)
 class ToolCalls:
-    """The model asked for tools; `text` is what it said alongside, `usage` the call's own usage if known."""
+    """The model asked for tools; `text` is what it said alongside."""
 
     calls: tuple[Call, ...]
     text: str = ""
-    usage: RunUsage | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +143,6 @@ class StreamState:
     usage: RunUsage = field(default_factory=RunUsage)
     steps: int = 0
     mcp_status: dict[str, str] = field(default_factory=dict)
-    tool_names: dict[str, str] = field(default_factory=dict)
     scratch: dict[str, Any] = field(default_factory=dict)
     """Adapter-private state (partial text buffers, counters)."""
     workdir: Path | None = None

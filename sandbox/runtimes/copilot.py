@@ -25,7 +25,19 @@ from typing import Any, ClassVar
 
 from ._base import CliRequest, CliRuntime, Invocation
 from ._process import ProcessResult
-from ._stream import Call, Item, Notice, StreamState, Text, ToolCalls, ToolResult, as_dict, as_int, text_of
+from ._stream import (
+    Call,
+    Item,
+    Notice,
+    StreamState,
+    Text,
+    ToolCalls,
+    ToolResult,
+    as_dict,
+    as_int,
+    split_mcp_name,
+    text_of,
+)
 
 __all__ = ["USAGE_FILE", "Copilot", "apply_usage_report", "register_runtimes"]
 
@@ -123,9 +135,7 @@ class Copilot(CliRuntime):
                     continue
                 call_id = str(request.get("toolCallId", ""))
                 announced.add(call_id)
-                calls.append(
-                    Call(id=call_id, name=str(request.get("name", "")), args=_args(request.get("arguments")))
-                )
+                calls.append(_call(call_id, str(request.get("name", "")), request.get("arguments"), state))
             if calls:
                 yield ToolCalls(calls=tuple(calls), text=text)
             elif text:
@@ -134,13 +144,10 @@ class Copilot(CliRuntime):
             call_id = str(data.get("toolCallId", ""))
             if call_id not in announced:
                 announced.add(call_id)
-                yield ToolCalls(
-                    calls=(
-                        Call(
-                            id=call_id, name=str(data.get("toolName", "")), args=_args(data.get("arguments"))
-                        ),
-                    )
-                )
+                call = _call(call_id, str(data.get("toolName", "")), data.get("arguments"), state)
+                if data.get("mcpServerName") and data.get("mcpToolName"):
+                    call = Call(call_id, str(data["mcpToolName"]), call.args, str(data["mcpServerName"]))
+                yield ToolCalls(calls=(call,))
         elif kind == "tool.execution_complete":
             call_id = str(data.get("toolCallId", ""))
             if data.get("success", True) is False or data.get("error"):
@@ -196,6 +203,14 @@ def _plus(total: int | None, value: int | None) -> int | None:
     if value is None:
         return total
     return value if total is None else total + value
+
+
+def _call(call_id: str, name: str, arguments: object, state: StreamState) -> Call:
+    """MCP tools are named `<server>-<tool>` in Copilot; attribute them to the Expert's skill."""
+    mcp = split_mcp_name(name, state.servers, sep="-")
+    if mcp is not None:
+        return Call(call_id, mcp.name, _args(arguments), mcp.skill)
+    return Call(call_id, name, _args(arguments))
 
 
 def _args(value: object) -> dict[str, Any]:

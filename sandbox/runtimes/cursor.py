@@ -48,6 +48,21 @@ class Cursor(CliRuntime):
     auth_env: ClassVar[tuple[str, ...]] = ("CURSOR_API_KEY",)
     auth_files: ClassVar[tuple[str, ...]] = (".config/cursor/auth.json", ".cursor/auth.json")
     env_prefixes: ClassVar[tuple[str, ...]] = ("CURSOR_",)
+    # Cursor's own ids ("sonnet-4.5", "claude-4.6-sonnet-medium", "gpt-5", "auto"): Perstack's
+    # "claude-sonnet-4-5" is not one of them, so it is not passed on.
+    model_prefixes: ClassVar[tuple[str, ...] | None] = (
+        "auto",
+        "gpt",
+        "sonnet",
+        "opus",
+        "haiku",
+        "claude-4",
+        "composer",
+        "grok",
+        "gemini",
+        "o3",
+        "o4",
+    )
 
     def auth_hint(self) -> str:
         return "set CURSOR_API_KEY, or run `cursor-agent login`"

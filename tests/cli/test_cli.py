@@ -170,3 +170,11 @@ def test_run_refuses_an_unknown_local_delegate(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert "unknown local Experts: ghost" in proc.stderr and "Traceback" not in proc.stderr
     assert cli(["plan", "a", "--json"], tmp_path).returncode == 0
+
+
+def test_runtimes_lists_every_runtime(tmp_path: Path) -> None:
+    proc = cli(["runtimes", "--json"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    ids = [r["id"] for r in json.loads(proc.stdout)]
+    assert ids[:2] == ["perstack", "docker"]
+    assert {"claude-code", "cursor", "gemini", "codex", "opencode", "copilot"} <= set(ids)

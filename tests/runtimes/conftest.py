@@ -86,7 +86,9 @@ def load_config(text: str = CONFIG) -> Any:
     return config
 
 
-def make_options(tmp_path: Path, *, runtime: str, env: dict[str, str], expert: str = "plain", **extra: Any) -> RunOptions:
+def make_options(
+    tmp_path: Path, *, runtime: str, env: dict[str, str], expert: str = "plain", **extra: Any
+) -> RunOptions:
     workspace = tmp_path / "ws"
     workspace.mkdir(exist_ok=True)
     values: dict[str, Any] = {

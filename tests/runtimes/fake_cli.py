@@ -9,7 +9,8 @@ the behaviour file (JSON) says:
 * `record`: path where argv, cwd, env and whether stdin is closed are written as JSON;
 * `sleep`: seconds to sleep after printing (timeout tests); `grandchild`: path where the pid of a
   `sleep` grandchild (same process group) is written, to prove group kills;
-* `signals`: path where a received SIGINT/SIGTERM is written (then exit 128+signal).
+* `signals`: path where a received SIGINT/SIGTERM is written (then exit 128+signal);
+* `copy_usage`: a usage report copied to the path given by `--usage-output-file` (as Copilot does).
 """
 
 from __future__ import annotations
@@ -35,7 +36,9 @@ def main() -> int:
     if behaviour.get("record"):
         stdin_closed = sys.stdin.read() == ""
         Path(behaviour["record"]).write_text(
-            json.dumps({"argv": args, "cwd": os.getcwd(), "env": dict(os.environ), "stdin_empty": stdin_closed})
+            json.dumps(
+                {"argv": args, "cwd": os.getcwd(), "env": dict(os.environ), "stdin_empty": stdin_closed}
+            )
         )
     if behaviour.get("signals"):
         target = Path(behaviour["signals"])
@@ -56,6 +59,9 @@ def main() -> int:
             time.sleep(behaviour.get("delay", 0))
     if behaviour.get("stderr"):
         print(behaviour["stderr"], file=sys.stderr, flush=True)
+    if behaviour.get("copy_usage") and "--usage-output-file" in args:
+        target = Path(args[args.index("--usage-output-file") + 1])
+        target.write_text(Path(behaviour["copy_usage"]).read_text())
     if behaviour.get("sleep"):
         time.sleep(behaviour["sleep"])
     return int(behaviour.get("exit", 0))

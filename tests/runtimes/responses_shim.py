@@ -52,14 +52,19 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
         if kind == "message":
             flush_calls()
             role = item.get("role", "user")
-            messages.append({"role": "system" if role == "developer" else role, "content": _text_of(item.get("content"))})
+            messages.append(
+                {"role": "system" if role == "developer" else role, "content": _text_of(item.get("content"))}
+            )
         elif kind in ("function_call", "custom_tool_call"):
             arguments = item.get("arguments", item.get("input", ""))
             pending_calls.append(
                 {
                     "id": item.get("call_id"),
                     "type": "function",
-                    "function": {"name": item.get("name"), "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)},
+                    "function": {
+                        "name": item.get("name"),
+                        "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                    },
                 }
             )
         elif kind in ("function_call_output", "custom_tool_call_output"):
@@ -67,10 +72,23 @@ def to_chat(body: dict[str, Any]) -> dict[str, Any]:
             output = item.get("output")
             if isinstance(output, dict):
                 output = output.get("content", json.dumps(output))
-            messages.append({"role": "tool", "tool_call_id": item.get("call_id"), "content": _text_of(output) or str(output)})
+            messages.append(
+                {
+                    "role": "tool",
+                    "tool_call_id": item.get("call_id"),
+                    "content": _text_of(output) or str(output),
+                }
+            )
     flush_calls()
     tools = [
-        {"type": "function", "function": {"name": t["name"], "description": t.get("description", ""), "parameters": t.get("parameters") or {"type": "object"}}}
+        {
+            "type": "function",
+            "function": {
+                "name": t["name"],
+                "description": t.get("description", ""),
+                "parameters": t.get("parameters") or {"type": "object"},
+            },
+        }
         for t in body.get("tools") or []
         if isinstance(t, dict) and t.get("name")
     ]
@@ -86,16 +104,18 @@ def to_events(chat: dict[str, Any], response_id: str) -> list[tuple[str, dict[st
     output: list[dict[str, Any]] = []
     for index, call in enumerate(message.get("tool_calls") or []):
         function = call.get("function") or {}
-        output.append(
-            {
-                "type": "function_call",
-                "id": f"fc_{response_id}_{index}",
-                "call_id": call.get("id"),
-                "name": function.get("name"),
-                "arguments": function.get("arguments") or "{}",
-                "status": "completed",
-            }
-        )
+        name = str(function.get("name") or "")
+        item = {
+            "type": "function_call",
+            "id": f"fc_{response_id}_{index}",
+            "call_id": call.get("id"),
+            "name": name,
+            "arguments": function.get("arguments") or "{}",
+            "status": "completed",
+        }
+        if "/" in name:  # "mcp__time/get_current_time": a tool inside one of Codex's namespace tools
+            item["namespace"], item["name"] = name.split("/", 1)
+        output.append(item)
     if message.get("content"):
         output.insert(
             0,
@@ -109,14 +129,46 @@ def to_events(chat: dict[str, Any], response_id: str) -> list[tuple[str, dict[st
         )
     usage = chat.get("usage") or {}
     cached = ((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0
-    response = {"id": response_id, "object": "response", "status": "completed", "model": chat.get("model"), "output": output}
-    events: list[tuple[str, dict[str, Any]]] = [("response.created", {"type": "response.created", "response": {**response, "status": "in_progress", "output": []}})]
+    response = {
+        "id": response_id,
+        "object": "response",
+        "status": "completed",
+        "model": chat.get("model"),
+        "output": output,
+    }
+    events: list[tuple[str, dict[str, Any]]] = [
+        (
+            "response.created",
+            {"type": "response.created", "response": {**response, "status": "in_progress", "output": []}},
+        )
+    ]
     for index, item in enumerate(output):
-        events.append(("response.output_item.added", {"type": "response.output_item.added", "output_index": index, "item": item}))
+        events.append(
+            (
+                "response.output_item.added",
+                {"type": "response.output_item.added", "output_index": index, "item": item},
+            )
+        )
         if item["type"] == "message":
             text = item["content"][0]["text"]
-            events.append(("response.output_text.delta", {"type": "response.output_text.delta", "item_id": item["id"], "output_index": index, "content_index": 0, "delta": text}))
-        events.append(("response.output_item.done", {"type": "response.output_item.done", "output_index": index, "item": item}))
+            events.append(
+                (
+                    "response.output_text.delta",
+                    {
+                        "type": "response.output_text.delta",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "delta": text,
+                    },
+                )
+            )
+        events.append(
+            (
+                "response.output_item.done",
+                {"type": "response.output_item.done", "output_index": index, "item": item},
+            )
+        )
     response["usage"] = {
         "input_tokens": usage.get("prompt_tokens", 0),
         "input_tokens_details": {"cached_tokens": cached},
@@ -148,7 +200,9 @@ class ResponsesShim:
                     self.send_error(404)
                     return
                 headers = {"authorization": self.headers.get("authorization", "")}
-                reply = httpx.post(shim.upstream + "/chat/completions", json=to_chat(body), headers=headers, timeout=60)
+                reply = httpx.post(
+                    shim.upstream + "/chat/completions", json=to_chat(body), headers=headers, timeout=60
+                )
                 if reply.status_code != 200:
                     self.send_response(reply.status_code)
                     self.send_header("content-type", "application/json")

@@ -98,7 +98,9 @@ def test_claude_api_error_with_success_subtype_is_still_an_error() -> None:
 
 
 def test_claude_partial_stream_has_no_terminal_event() -> None:
-    items, state = parse_stream(ClaudeCode(), stream_path("claude-code", "partial-killed.jsonl"), exit_code=-9)
+    items, state = parse_stream(
+        ClaudeCode(), stream_path("claude-code", "partial-killed.jsonl"), exit_code=-9
+    )
     assert not state.finished and state.error is None
     assert calls(items) == [("toolu_9", "Bash", None)]
     assert items[0] == ToolCalls(calls=items[0].calls, text="Let me look.")  # type: ignore[union-attr]
@@ -133,7 +135,11 @@ def test_codex_reference_success() -> None:
     assert results(items) == [("item_2", False)]
     assert state.session_id == "019ca529-3d5a-7a53-9b2a-db26bbaee746"
     assert state.final_text == "Created `stream-test.txt` with the content:\n\n`codex stream works`"
-    assert (state.usage.input_tokens, state.usage.cached_input_tokens, state.usage.output_tokens) == (15931, 14080, 175)
+    assert (state.usage.input_tokens, state.usage.cached_input_tokens, state.usage.output_tokens) == (
+        15931,
+        14080,
+        175,
+    )
     assert state.usage.cost_usd is None and state.usage.turns is None  # Codex reports neither
     assert state.finished and state.error is None
 
@@ -166,7 +172,9 @@ def test_codex_mcp_file_change_and_failed_command() -> None:
 
 def test_codex_error_event_alone_fails_only_with_nonzero_exit(tmp_path: Path) -> None:
     path = tmp_path / "reconnect.jsonl"
-    path.write_text('{"type":"error","message":"Reconnecting... 1/5"}\n{"type":"turn.completed","usage":{}}\n')
+    path.write_text(
+        '{"type":"error","message":"Reconnecting... 1/5"}\n{"type":"turn.completed","usage":{}}\n'
+    )
     _, ok = parse_stream(Codex(), path, exit_code=0)
     _, failed = parse_stream(Codex(), path, exit_code=1)
     assert ok.error is None
@@ -183,13 +191,22 @@ def test_codex_legacy_envelope() -> None:
 
 
 def test_gemini_reference_stream() -> None:
-    items, state = parse_stream(Gemini(), stream_path("gemini", "reference-0.53-write-file.jsonl"), servers=("time",))
-    assert calls(items) == [("write_file_1772298122105_0", "write_file", None), ("mcp_1", "get_current_time", "time")]
+    items, state = parse_stream(
+        Gemini(), stream_path("gemini", "reference-0.53-write-file.jsonl"), servers=("time",)
+    )
+    assert calls(items) == [
+        ("write_file_1772298122105_0", "write_file", None),
+        ("mcp_1", "get_current_time", "time"),
+    ]
     assert results(items) == [("write_file_1772298122105_0", False), ("mcp_1", True)]
     first = next(i for i in items if isinstance(i, ToolCalls))
     assert first.text == "I will create a new file named `stream-test.txt` with the specified content."
     assert state.final_text == "Created `stream-test.txt`."
-    assert (state.usage.input_tokens, state.usage.output_tokens, state.usage.cached_input_tokens) == (20846, 62, 8089)
+    assert (state.usage.input_tokens, state.usage.output_tokens, state.usage.cached_input_tokens) == (
+        20846,
+        62,
+        8089,
+    )
     assert state.usage.turns is None and state.usage.cost_usd is None
     assert Notice("Loop detected, stopping execution") in items
 
@@ -200,7 +217,8 @@ def test_gemini_fatal_error_result() -> None:
 
 
 def test_gemini_json_error_on_stderr_when_stream_is_empty() -> None:
-    stderr = 'YOLO mode is enabled.\n[ERROR] {\n  "error": {"type": "AuthError", "message": "API key not valid", "code": 41}\n}'
+    error = '{"type": "AuthError", "message": "API key not valid", "code": 41}'
+    stderr = f'YOLO mode is enabled.\n[ERROR] {{\n  "error": {error}\n}}'
     _, state = parse_stream(
         Gemini(), stream_path("gemini", "real-0.61.0-partial-no-network.jsonl"), exit_code=41, stderr=stderr
     )
@@ -294,7 +312,11 @@ def test_copilot_usage_file_replaces_stream_hints() -> None:
     _, state = parse_stream(Copilot(), stream_path("copilot", "reference-fixtures.jsonl"))
     report = json.loads(stream_path("copilot", "real-1.0.102-usage-output-file.json").read_text())
     apply_usage_report(state, report)
-    assert (state.usage.input_tokens, state.usage.output_tokens, state.usage.cached_input_tokens) == (350, 30, 50)
+    assert (state.usage.input_tokens, state.usage.output_tokens, state.usage.cached_input_tokens) == (
+        350,
+        30,
+        50,
+    )
     assert state.usage.extra["premiumRequests"] == 0
 
 
@@ -302,3 +324,19 @@ def test_copilot_session_error() -> None:
     _, state = parse_stream(Copilot(), stream_path("copilot", "session-error.jsonl"), exit_code=1)
     assert state.error == 'Model "gpt-9" is not available for your plan.'
     assert state.finished
+
+
+def test_copilot_mcp_tools_are_attributed_to_their_skill() -> None:
+    items, state = parse_stream(
+        Copilot(), stream_path("copilot", "real-1.0.102-mcp-tool.jsonl"), servers=("time",)
+    )
+    assert calls(items) == [("call_sbx_1_0", "get_current_time", "time")]
+    assert "datetime" in next(i for i in items if isinstance(i, ToolResult)).output
+    assert state.finished and state.final_text == "Done."
+
+
+def test_codex_real_mcp_capture() -> None:
+    items, state = parse_stream(Codex(), stream_path("codex", "real-0.169.0-mcp-tool.jsonl"))
+    assert calls(items) == [("item_2", "get_current_time", "time")]
+    assert results(items) == [("item_2", False)]
+    assert state.final_text == "Done."
