@@ -44,9 +44,11 @@ if grep -q "tls-cert=$SNI_CERT" "$CONF"; then
     rm -f "$RUN_DIR/sni-dummy.key" "$RUN_DIR/sni-dummy.crt"
 fi
 
-# Ask Squid for a CONNECT to a never-resolved name from 127.0.0.1. Without the SNI stage the answer is a 403
-# (refused without DNS); with it, a 200 from the SNI stage proves both stages are up and that the second one
-# really peeks at TLS (if Squid had fallen back to a plain port, the name would go to DNS and fail).
+# Ask Squid for a CONNECT to a never-resolved name from 127.0.0.1; it is refused without any DNS query.
+# Without the SNI stage the answer is 403. With it, the first stage hands the request to the SNI stage, an
+# ssl-bump port, which answers a refusal with 200 and then TLS: so 200 proves both stages are up and TLS
+# works there. (Had Squid quietly fallen back to a plain port, the answer would be 403 and we never get
+# ready: the SNI check cannot switch itself off unnoticed.)
 ready_status() {
     bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
         printf "CONNECT %s:443 HTTP/1.1\r\nHost: %s:443\r\n\r\n" "$2" "$2" >&3

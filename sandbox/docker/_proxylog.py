@@ -12,6 +12,7 @@ Which lines are decisions:
 
 * `action=TCP_DENIED...`: refused by an http_access rule -> blocked; `reason=` names the rule.
 * `bump=terminate`: the SNI check stage ended the tunnel -> blocked (the SNI did not match the host).
+* any other line with a `reason=` and no upstream: refused inside the tunnel (not TLS) -> blocked.
 * `action=TCP_TUNNEL...`: a tunnel was opened -> allowed (Squid 5 may log the status of a spliced tunnel
   as 500 even though data flowed; the action is what counts).
 * any other action that reached an upstream (`hier=` other than HIER_NONE), e.g. plain HTTP to a private
@@ -48,6 +49,7 @@ REASONS: dict[str, str] = {
     "port": "Port not allowed",
     "source": "Client is not on the sandbox network",
     "sni-mismatch": "TLS SNI does not match the CONNECT host",
+    "not-tls": "Only TLS may pass through the tunnel",
 }
 """Machine reason codes (the proxy's `reason=` field) and the human text put in the event."""
 
@@ -120,7 +122,8 @@ def parse_proxy_log_line(line: str) -> ProxyAccess | None:
     code = _value(fields, "reason")
     hier = _value(fields, "hier") or "HIER_NONE"
 
-    if action.startswith("TCP_DENIED") or _value(fields, "bump") == "terminate":
+    refused_in_tunnel = code is not None and hier == "HIER_NONE" and not action.startswith("TCP_TUNNEL")
+    if action.startswith("TCP_DENIED") or _value(fields, "bump") == "terminate" or refused_in_tunnel:
         if code is None and _value(fields, "bump") == "terminate":
             code = "sni-mismatch"
         reason = REASONS.get(code or "", _DEFAULT_REASON)

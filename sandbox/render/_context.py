@@ -52,12 +52,9 @@ class ProxyRuntime:
 
     user: str = "proxy"
     cap_add: tuple[str, ...] = ()
-    tmpfs: tuple[str, ...] = (
-        "/var/spool/squid:size=16m,mode=0700,uid=13,gid=13",
-        "/var/log/squid:size=16m,mode=0700,uid=13,gid=13",
-        "/run/squid:size=1m,mode=0700,uid=13,gid=13",
-        "/tmp:size=16m,mode=1777",
-    )
+    # Squid runs in the foreground with no pid file, cache or log files: its only writable path is
+    # /run/squid, where the entrypoint puts the SNI stage's throwaway key.
+    tmpfs: tuple[str, ...] = ("/run/squid:size=1m,mode=0700,uid=13,gid=13",)
     config_dir: str = PROXY_CONFIG_DIR
 
 

@@ -304,13 +304,27 @@ def _dns_section(policy: ProxyPolicy) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------------
 
 
+_RESERVED_NAMES = ("localhost", READY_CHECK_HOST)
+
+
 def _hosts_file(add_hosts: Iterable[tuple[str, str]]) -> str:
-    lines = ["# Static names for the sandbox's egress proxy (hosts_file in squid.conf). Generated."]
+    """Squid's hosts_file: the --add-host names, plus the proxy's own names so they never reach DNS.
+
+    Squid loads this file into its forward *and* reverse caches. `127.0.0.1 localhost` answers the
+    reverse lookup Squid makes of each client address (the SNI stage's client is 127.0.0.1), and the
+    readiness check's name resolves here instead of being sent to a resolver.
+    """
+    lines = [
+        "# Static names for the sandbox's egress proxy (hosts_file in squid.conf). Generated.",
+        f"127.0.0.1 {' '.join(_RESERVED_NAMES)}",
+    ]
     seen: dict[str, str] = {}
     for pair in add_hosts:
         if not isinstance(pair, tuple) or len(pair) != 2:
             raise _refuse("add-host entry", pair, "expected a (name, ip) pair")
         name, ip = squid_host(pair[0], "add-host name"), squid_ip(pair[1])
+        if name in _RESERVED_NAMES:
+            raise RenderError(f"add-host {name!r}: the name is reserved for the proxy itself")
         if seen.setdefault(name, ip) != ip:
             raise RenderError(f"add-host {name!r} is given two addresses: {seen[name]} and {ip}")
     lines += [f"{ip} {name}" for name, ip in sorted(seen.items())]

@@ -12,7 +12,10 @@ from sandbox.docker._proxylog import (
     parse_proxy_log_line,
 )
 
-L = "sandbox-proxy/1 ts=1795266743.{ms} client={client} local_port={lp} action={action} status={status} method={method} host={host} port={port} upstream={up} hier={hier} reason={reason} sni={sni} bump={bump}"
+L = (
+    "sandbox-proxy/1 ts=1795266743.{ms} client={client} local_port={lp} action={action} status={status} "
+    "method={method} host={host} port={port} upstream={up} hier={hier} reason={reason} sni={sni} bump={bump}"
+)
 
 
 def line(**kw: str) -> str:
@@ -89,10 +92,22 @@ def test_plain_http_denied_and_forwarded() -> None:
     denied = parse_proxy_log_line(line(method="GET", host="allowed.example", port="80", reason="method"))
     assert denied is not None and (denied.action, denied.method, denied.port) == ("blocked", "GET", 80)
     forwarded = parse_proxy_log_line(
-        line(action="TCP_MISS", status="200", method="GET", host="gateway.corp", port="11434",
-             up="10.0.0.5", hier="HIER_DIRECT", reason="-")  # fmt: skip
+        line(
+            action="TCP_MISS",
+            status="200",
+            method="GET",
+            host="gateway.corp",
+            port="11434",
+            up="10.0.0.5",
+            hier="HIER_DIRECT",
+            reason="-",
+        )
     )
-    assert forwarded is not None and forwarded.payload() == {"action": "allowed", "domain": "gateway.corp", "port": 11434}
+    assert forwarded is not None and forwarded.payload() == {
+        "action": "allowed",
+        "domain": "gateway.corp",
+        "port": 11434,
+    }
 
 
 def test_ipv6_literal_host_is_unescaped() -> None:
@@ -102,7 +117,13 @@ def test_ipv6_literal_host_is_unescaped() -> None:
 
 @pytest.mark.parametrize(
     "prefix",
-    ["", "proxy-1  | ", "sandbox-abc-proxy-1 | ", "2026-11-21T13:12:19.123456789Z ", "\x1b[36mproxy-1  |\x1b[0m "],
+    [
+        "",
+        "proxy-1  | ",
+        "sandbox-abc-proxy-1 | ",
+        "2026-11-21T13:12:19.123456789Z ",
+        "\x1b[36mproxy-1  |\x1b[0m ",
+    ],
 )
 @pytest.mark.parametrize("suffix", ["", "\n", "\r\n", "\r", "  "])
 def test_prefixes_and_line_endings(prefix: str, suffix: str) -> None:
@@ -119,8 +140,15 @@ def test_prefixes_and_line_endings(prefix: str, suffix: str) -> None:
         "sandbox-proxy: FATAL: no configuration at /etc/squid/sandbox/squid.conf",
         READY_LINE,
         # a client that went away before sending TLS: no decision
-        line(client="127.0.0.1", lp="3129", action="NONE_NONE_ABORTED", status="200", host="allowed.example",
-             reason="-", bump="peek"),  # fmt: skip
+        line(
+            client="127.0.0.1",
+            lp="3129",
+            action="NONE_NONE_ABORTED",
+            status="200",
+            host="allowed.example",
+            reason="-",
+            bump="peek",
+        ),
         # no request at all
         line(action="NONE_NONE", status="0", method="-", host="-", port="-", reason="-"),
         line(port="x"),

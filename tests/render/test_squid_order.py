@@ -32,8 +32,8 @@ def test_http_access_order(check_sni: bool) -> None:
     source = index(lines, "http_access deny !sandbox_clients why_source")
     ip_v4 = index(lines, "http_access deny ip_literal_v4 why_ip_literal")
     ip_v6 = index(lines, "http_access deny ip_literal_v6 why_ip_literal")
-    optin_1 = index(lines, "http_access allow optin_1_host optin_1_port")
-    optin_2 = index(lines, "http_access allow optin_2_host optin_2_port")
+    optin_1 = index(lines, "http_access allow optin_1_host optin_1_port !resolves_self")
+    optin_2 = index(lines, "http_access allow optin_2_host optin_2_port !resolves_self")
     private = index(lines, "http_access deny allowlisted resolves_private why_private")
     method = index(lines, "http_access deny !CONNECT why_method")
     port = index(lines, "http_access deny !allowed_ports why_port")
@@ -56,7 +56,9 @@ def test_every_allow_before_the_ip_literal_deny_is_loopback_only() -> None:
 def test_private_guard_is_evaluated_only_for_allowlisted_names() -> None:
     """`dst` resolves the name; guarding it with `allowlisted` first means no DNS for refused names."""
     conf = render_squid(FULL)["squid.conf"]
-    guard = [line for line in conf.splitlines() if "resolves_private" in line and line.startswith("http_access")]
+    guard = [
+        line for line in conf.splitlines() if "resolves_private" in line and line.startswith("http_access")
+    ]
     assert guard == ["http_access deny allowlisted resolves_private why_private"]
     words = guard[0].split()
     assert words.index("allowlisted") < words.index("resolves_private")

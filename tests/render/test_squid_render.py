@@ -44,14 +44,25 @@ def test_files_and_determinism() -> None:
 
 def test_allowlist_file_is_sorted_deduplicated_and_without_covered_subdomains() -> None:
     files = render_squid(
-        ProxyPolicy(allowed_domains=("b.example.org", ".example.com", "api.example.com", "example.com", "a.io", "a.io"))
+        ProxyPolicy(
+            allowed_domains=(
+                "b.example.org",
+                ".example.com",
+                "api.example.com",
+                "example.com",
+                "a.io",
+                "a.io",
+            )
+        )
     )
     # api.example.com and example.com are covered by .example.com; a look-alike parent is not.
     assert files[ALLOWLIST_FILE] == ".example.com\na.io\nb.example.org\n"
 
 
 def test_lookalike_is_not_treated_as_covered() -> None:
-    files = render_squid(ProxyPolicy(allowed_domains=(".example.com", "api.notexample.com", "example.com.evil.io")))
+    files = render_squid(
+        ProxyPolicy(allowed_domains=(".example.com", "api.notexample.com", "example.com.evil.io"))
+    )
     assert files[ALLOWLIST_FILE] == ".example.com\napi.notexample.com\nexample.com.evil.io\n"
 
 
@@ -63,28 +74,43 @@ def test_conf_references_the_mounted_files() -> None:
 
 def test_hosts_file() -> None:
     files = render_squid(
-        ProxyPolicy(allowed_domains=(), add_hosts=(("z.corp", "10.0.0.9"), ("a.corp", "fd00:0::1"), ("a.corp", "fd00::1")))
+        ProxyPolicy(
+            allowed_domains=(),
+            add_hosts=(("z.corp", "10.0.0.9"), ("a.corp", "fd00:0::1"), ("a.corp", "fd00::1")),
+        )
     )
     lines = files[HOSTS_FILE].splitlines()
     assert lines[0].startswith("#")
-    assert lines[1:] == ["fd00::1 a.corp", "10.0.0.9 z.corp"]
+    assert lines[1:] == [f"127.0.0.1 localhost {READY_CHECK_HOST}", "fd00::1 a.corp", "10.0.0.9 z.corp"]
+
+
+@pytest.mark.parametrize("name", ["localhost", READY_CHECK_HOST])
+def test_add_host_cannot_take_the_proxys_own_names(name: str) -> None:
+    with pytest.raises(RenderError, match="reserved"):
+        render_squid(ProxyPolicy(allowed_domains=(), add_hosts=((name, "10.0.0.1"),)))
 
 
 def test_add_host_with_two_addresses_is_an_error() -> None:
     with pytest.raises(RenderError, match="two addresses"):
-        render_squid(ProxyPolicy(allowed_domains=(), add_hosts=(("a.corp", "10.0.0.1"), ("a.corp", "10.0.0.2"))))
+        render_squid(
+            ProxyPolicy(allowed_domains=(), add_hosts=(("a.corp", "10.0.0.1"), ("a.corp", "10.0.0.2")))
+        )
 
 
 def test_opt_ins_are_exact_name_and_port() -> None:
     conf = render_squid(POLICY)[SQUID_CONF]
     assert "acl optin_1_host dstdomain -n gateway.corp" in conf
     assert "acl optin_1_port port 8443" in conf
-    assert "http_access allow optin_1_host optin_1_port" in conf
+    assert "http_access allow optin_1_host optin_1_port !resolves_self" in conf
+    # an opt-in can never reach the proxy's own loopback (where the SNI stage trusts 127.0.0.1)
+    assert "acl resolves_self dst 0.0.0.0/8 127.0.0.0/8 ::/128 ::1/128" in conf
 
 
 def test_ports_and_clients() -> None:
     conf = render_squid(
-        ProxyPolicy(allowed_domains=("a.io",), allowed_ports=(8443, 443, 443), client_networks=("10.213.0.0/24",))
+        ProxyPolicy(
+            allowed_domains=("a.io",), allowed_ports=(8443, 443, 443), client_networks=("10.213.0.0/24",)
+        )
     )[SQUID_CONF]
     assert "acl allowed_ports port 443 8443" in directives(conf)
     assert "acl sandbox_clients src 10.213.0.0/24" in directives(conf)
@@ -146,7 +172,16 @@ IP_SPELLINGS = [
     "1.2.3.4.",
     "0",
 ]
-HOSTNAMES = ["bad.cafe", "cafe.babe", "example.com", "1password.com", "123.example", "a1.b2", "0x.example", "dead.beef"]
+HOSTNAMES = [
+    "bad.cafe",
+    "cafe.babe",
+    "example.com",
+    "1password.com",
+    "123.example",
+    "a1.b2",
+    "0x.example",
+    "dead.beef",
+]
 
 
 @pytest.mark.parametrize("spelling", IP_SPELLINGS)
@@ -160,7 +195,9 @@ def test_ip_regexes_leave_hostnames_alone(name: str) -> None:
     assert not re.search(IPV6_LITERAL_REGEX, name)
 
 
-@pytest.mark.parametrize("spelling", ["::1", "[::1]", "[::ffff:127.0.0.1]", "fe80::1%25eth0", "[2606:4700::1111]"])
+@pytest.mark.parametrize(
+    "spelling", ["::1", "[::1]", "[::ffff:127.0.0.1]", "fe80::1%25eth0", "[2606:4700::1111]"]
+)
 def test_ipv6_regex_catches_literals(spelling: str) -> None:
     assert re.search(IPV6_LITERAL_REGEX, spelling)
 

@@ -22,7 +22,9 @@ from typing import Any
 
 def run_cmd(p: dict[str, Any]) -> dict[str, Any]:
     try:
-        r = subprocess.run(p["argv"], capture_output=True, text=True, timeout=p.get("timeout", 20))
+        r = subprocess.run(
+            p["argv"], capture_output=True, text=True, timeout=p.get("timeout", 20), check=False
+        )
         return {"rc": r.returncode, "out": r.stdout, "err": r.stderr}
     except subprocess.TimeoutExpired:
         return {"rc": -1, "out": "", "err": "timeout"}

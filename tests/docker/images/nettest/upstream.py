@@ -13,7 +13,7 @@ import threading
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 - http.server API
+    def do_GET(self) -> None:  # the http.server API name
         tls = 1 if isinstance(self.connection, ssl.SSLSocket) else 0
         port = self.connection.getsockname()[1]
         body = f"nettest-upstream host={self.headers.get('Host')} port={port} tls={tls}\n".encode()
@@ -23,7 +23,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         print("upstream", self.address_string(), format % args, flush=True)
 
 
