@@ -15,6 +15,9 @@ import typer
 
 from sandbox._version import __version__
 
+from .audit import audit_command
+from .build import build_command
+from .clean import clean_command
 from .doctor import doctor_command
 from .jobs import jobs_command
 from .plan import plan_command
@@ -52,6 +55,9 @@ def _root(
 app.command("plan")(plan_command)
 app.command("render")(render_command)
 app.command("doctor")(doctor_command)
+app.command("audit")(audit_command)
+app.command("build")(build_command)
+app.command("clean")(clean_command)
 app.command("jobs")(jobs_command)
 app.command("runtimes")(runtimes_command)
 app.command("compare")(compare_command)

@@ -324,28 +324,32 @@ def _host_or_ip(text: str, whole: str) -> str:
 
 
 def parse_host_port(value: str) -> tuple[str, int]:
-    """`host:port` (IPv6 as `[addr]:port`) → (normalised host or canonical IP, port).
+    """`host:port` → (normalised host name, port), for `allowPrivate` and `--allow-private`.
 
-    Used for `allowPrivate` and `--allow-private`: the host may be a single-label name (a compose service)
-    or an IP literal, because these entries exist precisely to reach private destinations.
+    The host must be a name (a single label, like a compose service, is fine): the proxy matches
+    destinations by name and refuses every IP literal, so an address here could never be reached. To open
+    a private address, give it a name with `--add-host NAME:IP` and open that name.
     """
     if not isinstance(value, str) or not value:
         raise ValueError("expected host:port")
-    if value.startswith("["):
-        close = value.find("]")
-        if close < 0 or value[close + 1 : close + 2] != ":":
-            raise ValueError(f"{show(value)}: expected [IPv6]:port")
-        host_text, port_text = value[1:close], value[close + 2 :]
-        ip = parse_ip_literal(host_text)
-        if not isinstance(ip, ipaddress.IPv6Address):
-            raise ValueError(f"{show(value)}: {show(host_text)} is not an IPv6 address")
-        return str(ip), _parse_port(port_text, value)
     host_text, sep, port_text = value.rpartition(":")
+    if value.startswith("[") or (sep and ":" in host_text):
+        raise ValueError(
+            f"{show(value)}: the proxy opens names, not addresses; name it with --add-host NAME:IP "
+            "(or [sandbox] addHosts) and open NAME:PORT"
+        )
     if not sep or not host_text:
         raise ValueError(f"{show(value)}: expected host:port")
-    if ":" in host_text:
-        raise ValueError(f"{show(value)}: write an IPv6 address in brackets, like [fd00::1]:8080")
-    return _host_or_ip(host_text, value), _parse_port(port_text, value)
+    if parse_ip_literal(host_text) is not None:
+        raise ValueError(
+            f"{show(value)}: the proxy opens names, not addresses; name it with --add-host NAME:IP "
+            "(or [sandbox] addHosts) and open NAME:PORT"
+        )
+    try:
+        host = check_hostname(host_text, min_labels=1)
+    except ValueError as exc:
+        raise ValueError(f"{show(value)}: {exc}") from None
+    return host, _parse_port(port_text, value)
 
 
 def parse_add_host(value: str) -> tuple[str, str]:

@@ -8,11 +8,15 @@ Public surface::
     load_compose(path) -> ComposeProject                                         # compose.yaml -> specs
 
 `ContainerBackend` is the seam to the engine: `DockerBackend` talks to a real one through the Docker SDK,
-`FakeBackend` is an in-memory engine for tests. Nothing here imports the Docker SDK until a `DockerBackend`
-makes its first request. Module map: `_backend` (seam + specs), `_sdk` (SDK + the one error mapping),
-`_fake`, `_compose`, `_build`, `_progress`, `_run`, `_pump`, `_lines`, `_proxylog_feed`, `_signals`,
-`_labels`, `_gc`, `_subnet`.
+`FakeBackend` is an in-memory engine for tests. The Docker SDK (and `requests`, ~0.2 s to import) loads
+only when `DockerBackend` is first touched, which a run does on a background thread while it renders.
+
+Module map: `_backend` (seam + specs), `_sdk` (SDK + the one error mapping), `_fake`, `_compose`,
+`_build`, `_progress`, `_run`, `_pump`, `_lines`, `_proxylog_feed`, `_signals`, `_labels`, `_gc`,
+`_subnet`, `_testkit` (docker test and benchmark helpers).
 """
+
+from typing import TYPE_CHECKING, Any
 
 from ._backend import (
     AttachedStream,
@@ -32,8 +36,10 @@ from ._fake import FakeBackend, FakeProcess, FakeProgram
 from ._gc import CleanReport, collect_leftovers
 from ._labels import TOOL_LABEL, TOOL_NAME
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, NullReporter, TeeReporter
-from ._run import DockerSettings, container_args, run_in_docker, secret_values
-from ._sdk import DockerBackend, map_docker_errors
+from ._run import DockerSettings, container_args, read_ca_bundle, run_in_docker, secret_values
+
+if TYPE_CHECKING:
+    from ._sdk import DockerBackend, map_docker_errors
 
 __all__ = [
     "TOOL_LABEL",
@@ -69,6 +75,16 @@ __all__ = [
     "load_compose",
     "map_docker_errors",
     "parse_compose",
+    "read_ca_bundle",
     "run_in_docker",
     "secret_values",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """`DockerBackend` and `map_docker_errors` import the Docker SDK, so they load on first access."""
+    if name in ("DockerBackend", "map_docker_errors"):
+        from . import _sdk
+
+        return getattr(_sdk, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -56,6 +56,7 @@ class NetworkSpec:
     ip_range: str | None = None
     enable_ipv6: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, str] = field(default_factory=dict)  # bridge driver options
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,7 @@ class ContainerSpec:
     tmpfs: Mapping[str, str] = field(default_factory=dict)
     mounts: tuple[Mount, ...] = ()
     dns: tuple[str, ...] = ()
+    dns_opt: tuple[str, ...] = ()
     extra_hosts: tuple[str, ...] = ()
     mem_limit: str | None = None
     memswap_limit: str | None = None

@@ -36,10 +36,10 @@ _LONE_DOLLAR = re.compile(r"\$(?!\$)")
 
 _SERVICE_KEYS = frozenset({
     "image", "build", "user", "read_only", "cap_drop", "cap_add", "security_opt", "tmpfs", "volumes",
-    "environment", "dns", "mem_limit", "memswap_limit", "cpus", "pids_limit", "labels", "networks",
+    "environment", "dns", "dns_opt", "mem_limit", "memswap_limit", "cpus", "pids_limit", "labels", "networks",
     "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir",
 })
-_NETWORK_KEYS = frozenset({"internal", "enable_ipv6", "ipam", "labels", "name", "driver"})
+_NETWORK_KEYS = frozenset({"internal", "enable_ipv6", "ipam", "labels", "name", "driver", "driver_opts"})
 
 
 @dataclass(frozen=True)
@@ -128,6 +128,7 @@ def _network(key: str, body: Any, project: str) -> NetworkSpec:
         ip_range=ip_range,
         enable_ipv6=_bool(body.get("enable_ipv6", False), f"networks.{key}.enable_ipv6"),
         labels=_mapping(body.get("labels"), f"networks.{key}.labels"),
+        options=_mapping(body.get("driver_opts"), f"networks.{key}.driver_opts"),
     )
 
 
@@ -212,6 +213,7 @@ def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSp
         tmpfs=_tmpfs(body.get("tmpfs"), f"{where}.tmpfs"),
         mounts=_volumes(body.get("volumes"), f"{where}.volumes", base_dir),
         dns=_strs(body.get("dns"), f"{where}.dns"),
+        dns_opt=_strs(body.get("dns_opt"), f"{where}.dns_opt"),
         extra_hosts=_strs(body.get("extra_hosts"), f"{where}.extra_hosts"),
         mem_limit=_str(body["mem_limit"], f"{where}.mem_limit") if "mem_limit" in body else None,
         memswap_limit=(_str(body["memswap_limit"], f"{where}.memswap_limit")

@@ -128,7 +128,7 @@ class ConsoleBuildReporter:
         from rich.console import Console
 
         self._console: Console = Console(file=stream, stderr=stream is None, force_terminal=force_terminal,
-                                         highlight=False)
+                                         highlight=False, soft_wrap=True)
         self._live = self._console.is_terminal
         self._lock = threading.Lock()
         self._progress: Progress | None = None

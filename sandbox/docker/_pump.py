@@ -74,6 +74,7 @@ class EventPump:
         run_setting: RunSettingFactory | None = None,
         on_run_id: Callable[[str], None] | None = None,
         on_terminal: Callable[[EventBase], None] | None = None,
+        on_first: Callable[[], None] | None = None,
         tail: int = 40,
     ) -> None:
         self.job_id = job_id
@@ -85,6 +86,7 @@ class EventPump:
         self._run_setting = run_setting
         self._on_run_id = on_run_id
         self._on_terminal = on_terminal
+        self._on_first = on_first
         self.run_id: str | None = None
         self.terminal: EventBase | None = None
         self.counts = _Counts()
@@ -126,6 +128,8 @@ class EventPump:
                        f"this run is job {self.job_id!r}")
             return
         self.counts.events += 1
+        if self.counts.events == 1 and self._on_first is not None:
+            self._on_first()
         self._before_store(event)
         if self._store is not None:
             try:

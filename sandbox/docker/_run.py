@@ -7,14 +7,18 @@ The phases, and why they are ordered so:
 2. *Images*: render with a free internal subnet, skip the build when both content-addressed tags exist,
    otherwise build with progress on stderr (and `dockerBuildProgress` events with `--verbose`).
 3. *Sandbox*: a private 0700 temp dir holding the rendered context, then compose.yaml translated to specs
-   (`_compose`): both networks created in parallel, proxy and Expert containers created, attached and
-   started in parallel. The Expert waits for the proxy's port by itself, so the host never polls.
+   (`_compose`): both networks created in parallel, proxy and Expert containers created and attached in
+   parallel, the Expert started first (its start-up is the critical path) and the proxy right after. The
+   Expert waits for the proxy's port by itself, so the host never polls a healthcheck.
 4. *Stream*: the secrets and the checkpoint go to the Expert's stdin (one JSON line, then EOF); its stdout
    is read line by line and pumped (`_pump.EventPump`: validated, stored in the host job store, emitted);
    the proxy's log becomes `proxyAccess` events and an audit file next to the run's events.
 5. *Teardown*, always: containers killed and removed, then networks, then the temp dir, in parallel where
    the engine allows. Nothing is left on success, failure, timeout, SIGINT or SIGTERM; after SIGKILL the
    labels let the next run or `sandbox clean` find what is left (`_gc`).
+
+Once the coordinator's terminal event is in (and stored), the container gets `exit_grace_s` to exit and is
+then killed: the run is over, and the runtime's own shutdown would only delay the teardown.
 
 Exit codes: the coordinator's terminal event decides (0 for `completeRun` and stops awaiting input, 1 for
 `stopRunByError`/`stopRunByExceededMaxSteps`, 1 without a terminal event); 130 after SIGINT, 143 after
@@ -27,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import queue
 import shutil
 import sys
 import threading
@@ -60,7 +65,7 @@ from ._backend import STDOUT, AttachedStream, ContainerBackend, ContainerSpec, S
 from ._build import BuildCancelled, ImageSet, SkillsCache, ensure_images, format_skills
 from ._compose import ComposeProject, load_compose
 from ._gc import collect_leftovers, make_run_dir
-from ._labels import run_labels
+from ._labels import JOB_LABEL, RUN_LABEL, run_labels
 from ._lines import LineSplitter
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, TeeReporter
 from ._proxylog_feed import ProxyFeed
@@ -68,7 +73,7 @@ from ._pump import EventPump
 from ._signals import SignalGuard
 from ._subnet import pick_subnet
 
-__all__ = ["DockerSettings", "container_args", "run_in_docker"]
+__all__ = ["DockerSettings", "container_args", "read_ca_bundle", "run_in_docker", "secret_values"]
 
 _SUBNET_ATTEMPTS = 6
 _GC_GRACE_S = 600  # how long after its wall-clock guard a dead run's objects are certainly garbage
@@ -84,7 +89,9 @@ class DockerSettings:
     * `wall_clock_s`: overall guard for the container (default `timeout x maxSteps`, as the reference).
     * `stop_grace_s`: after SIGINT/SIGTERM/timeout, how long the Expert may take to write its last
       checkpoint before it is killed.
-    * `exit_grace_s`: after the coordinator's terminal event, how long the container may take to exit.
+    * `exit_grace_s`: after the coordinator's terminal event, how long the container may take to exit before
+      it is killed. The run is over and recorded by then; only the runtime's own shutdown (closing skill
+      processes) is cut short, and the container is about to be removed anyway.
     * `install_signal_handlers`: False when not called from the main thread's CLI.
     * `temp_root`: where per-run temp dirs go (default: the system temp dir).
     * `skills_cache`: the host cache of skill versions (default under XDG_CACHE_HOME).
@@ -96,7 +103,7 @@ class DockerSettings:
     gid: int | None = None
     wall_clock_s: float | None = None
     stop_grace_s: float = 3.0
-    exit_grace_s: float = 5.0
+    exit_grace_s: float = 0.1
     install_signal_handlers: bool = True
     temp_root: Path | None = None
     skills_cache: SkillsCache | None = None
@@ -156,7 +163,8 @@ def container_args(options: RunOptions, job_id: str, *, deadline: float | None =
     return args
 
 
-def _read_ca(plan: SandboxPlan) -> bytes | None:
+def read_ca_bundle(plan: SandboxPlan) -> bytes | None:
+    """The CA bundle the plan names (`--ca-cert` / `[sandbox].caCert`), checked to be PEM."""
     if plan.ca_cert is None:
         return None
     path = Path(plan.ca_cert).expanduser()
@@ -194,6 +202,8 @@ class _DockerRun:
         self.finishing = threading.Event()
         self.containers: dict[str, str] = {}
         self.networks: list[str] = []
+        self.network_names: dict[str, str] = {}
+        self.specs: dict[str, ContainerSpec] = {}
         self.streams: list[AttachedStream] = []
         self.run_dir: Path | None = None
         self.proxy = _Proxy()
@@ -209,6 +219,8 @@ class _DockerRun:
         self.checkpoint: Checkpoint | None = None
         self.proxy_url: str | None = None
         self.wall_clock_s = 0.0
+        self.marks: dict[str, float] = {}
+        self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------------------------------ plumbing
 
@@ -253,14 +265,9 @@ class _DockerRun:
     def stop_expert(self, grace: float) -> None:
         """Ask the Expert to stop (SIGTERM: it writes its last checkpoint), kill it after `grace`."""
         cid = self.containers.get("expert")
-
-        def term() -> None:
-            if cid is None:
-                return
+        if cid is not None:
             with contextlib.suppress(DockerError):
                 self.backend.kill_container(cid, "SIGTERM")
-
-        self.pool.submit(term)
         self._timer(grace, self.kill_expert)
 
     def kill_expert(self) -> None:
@@ -269,20 +276,41 @@ class _DockerRun:
             with contextlib.suppress(DockerError):
                 self.backend.kill_container(cid, "SIGKILL")
 
+    # Signal handlers run on the main thread between two bytecodes, possibly while it holds a lock (the
+    # thread pool's, the HTTP pool's). So they only put a request on a SimpleQueue, whose `put` is
+    # documented reentrant and safe in signal handlers; the stopper thread does the work.
+
     def on_signal(self, signum: int) -> None:
-        self.cancel.set()
-        self.stop_expert(self.settings.stop_grace_s)
+        self._requests.put("signal")
 
     def on_repeat(self, signum: int) -> None:
-        threading.Thread(target=self.kill_expert, daemon=True).start()
+        self._requests.put("kill")
 
     def on_timeout(self) -> None:
-        self.timed_out.set()
-        self.stop_expert(self.settings.stop_grace_s)
+        self._requests.put("timeout")
+
+    def _stopper(self) -> None:
+        while True:
+            request = self._requests.get()
+            if request is None:
+                return
+            if request == "signal":
+                self.cancel.set()  # first, so the main thread sees it once it registers containers
+                self.stop_expert(self.settings.stop_grace_s)
+            elif request == "timeout":
+                self.timed_out.set()
+                self.stop_expert(self.settings.stop_grace_s)
+            else:
+                self.kill_expert()
 
     # ------------------------------------------------------------------------------------------ main
 
+    def mark(self, name: str) -> None:
+        """Record a phase boundary (`SANDBOX_DEBUG_TIMINGS=1` prints them to stderr at the end)."""
+        self.marks.setdefault(name, time.perf_counter())
+
     def run(self) -> int:
+        self.mark("start")
         secrets = secret_values(self.plan, self.options.env)
         store = JobStore(self.options.jobs_dir)
         checkpoint = resolve_checkpoint(
@@ -297,14 +325,18 @@ class _DockerRun:
         self.run_id = self.host_run_id = create_id()
         self.store, self.checkpoint = store, checkpoint
         self.feed = ProxyFeed()
-        ca = _read_ca(self.plan)
+        ca = read_ca_bundle(self.plan)
         uid, gid = _user(self.settings, self.options.env)
 
+        # Import the SDK and negotiate the API version while this thread renders.
+        connecting = self.pool.submit(lambda: self.backend.ping())  # noqa: PLW0108 - resolve it in the thread
         guard = SignalGuard(self.on_signal, self.on_repeat, install=self.settings.install_signal_handlers)
+        stopper = threading.Thread(target=self._stopper, name="sandbox-stopper", daemon=True)
+        stopper.start()
         code = 1
         with guard:
             try:
-                code = self._run(store, checkpoint, secrets, ca=ca, uid=uid, gid=gid)
+                code = self._run(store, checkpoint, secrets, ca=ca, uid=uid, gid=gid, connecting=connecting)
             except (_Cancelled, BuildCancelled):
                 code = guard.exit_code or 130
             except SandboxError:
@@ -312,6 +344,8 @@ class _DockerRun:
                     raise
             finally:
                 self.teardown()
+        self._requests.put(None)
+        stopper.join(timeout=5)
         return guard.exit_code if guard.exit_code is not None else code
 
     def _check_resume(self, checkpoint: Checkpoint | None) -> None:
@@ -327,8 +361,8 @@ class _DockerRun:
             raise UserError("A query is required")
 
     def _run(self, store: JobStore, checkpoint: Checkpoint | None, secrets: dict[str, str], *,
-             ca: bytes | None, uid: int, gid: int) -> int:
-        options, plan, backend = self.options, self.plan, self.backend
+             ca: bytes | None, uid: int, gid: int, connecting: Future[None]) -> int:
+        options, plan = self.options, self.plan
         wall = self.settings.wall_clock_s or (
             (options.timeout_ms or options.config.timeout or 300_000) / 1000
             * (options.max_steps or options.config.max_steps or 100)
@@ -336,28 +370,35 @@ class _DockerRun:
         started = time.time()
         self.wall_clock_s = wall
         labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
+        self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
+        project = f"sandbox-{self.run_id}"
+        hidden = _hidden_paths(options)
+
+        def render(subnet: str) -> RenderedContext:
+            site = RunSite(project=project, workspace=options.workspace, uid=uid, gid=gid,
+                           internal_subnet=subnet, labels=labels, hidden=hidden)
+            return render_context(plan, options.config, site, ca_cert=ca)
+
+        # A random /24 is almost never taken; if it is, creating the network says so and we pick again with
+        # the engine's list in hand. Rendering meanwhile overlaps the SDK import and the first request.
+        subnet = pick_subnet([])
+        ctx = render(subnet)
+        connecting.result()
+        backend = self.backend
         gc: Future[Any] | None = None
         if self.settings.collect_garbage:
             gc = self.pool.submit(collect_leftovers, backend, temp_root=self.settings.temp_root,
                                   keep_run=self.run_id)
-        used = self.pool.submit(backend.used_subnets)
-        self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
-        project = f"sandbox-{self.run_id}"
-
-        def render(subnet: str) -> RenderedContext:
-            site = RunSite(project=project, workspace=options.workspace, uid=uid, gid=gid,
-                           internal_subnet=subnet, labels=labels)
-            return render_context(plan, options.config, site, ca_cert=ca)
-
-        subnet = pick_subnet(used.result())
-        ctx = render(subnet)
+        self.mark("rendered")
         self._images(ctx)
+        self.mark("images")
         self.check_cancel()
         compose = self._write(ctx)
 
         for attempt in range(_SUBNET_ATTEMPTS):
             try:
                 self._networks(compose)
+                self.mark("networks")
                 break
             except DockerError as exc:
                 if not isinstance(exc, SubnetTaken) or attempt == _SUBNET_ATTEMPTS - 1:
@@ -368,14 +409,19 @@ class _DockerRun:
                 compose = self._write(ctx)
         self.check_cancel()
 
-        deadline = time.time() + wall + 30
+        # The container's own guard fires after the host's (which normally handles it), so it only matters
+        # when the host process is gone.
+        deadline = time.time() + wall + min(30.0, wall)
         self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
         expert_spec = _with_command(compose.services["expert"], container_args(options, self.job_id,
                                                                                 deadline=deadline))
         payload = {"env": secrets, "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None}
         expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
+        self.mark("started")
+        self.check_cancel()  # a signal that came while the containers were being created
         self._timer(wall, self.on_timeout)
         pump = self._pump(expert_stream, store, env_names=[*secrets, *expert_spec.environment])
+        self.mark("output-closed")
         code = self._finish(pump)
         if gc is not None and gc.done() and gc.exception() is None:
             report = gc.result()
@@ -395,6 +441,7 @@ class _DockerRun:
         cache = self.settings.skills_cache or SkillsCache.default(self.options.env)
         try:
             images = ensure_images(self.backend, ctx, self.plan, reporter=reporter,
+                                   labels={RUN_LABEL: self.host_run_id, JOB_LABEL: self.job_id},
                                    cancelled=self.cancel.is_set, cache=cache, skills=False, pool=self.pool)
         finally:
             reporter.close()
@@ -415,11 +462,13 @@ class _DockerRun:
     # ------------------------------------------------------------------------------------------ sandbox
 
     def _networks(self, compose: ComposeProject) -> None:
-        futures = [self.pool.submit(self.backend.create_network, spec) for spec in compose.networks.values()]
+        futures = [(spec.name, self.pool.submit(self.backend.create_network, spec))
+                   for spec in compose.networks.values()]
         errors: list[BaseException] = []
-        for future in futures:
+        for name, future in futures:
             try:
                 self.networks.append(future.result())
+                self.network_names[self.networks[-1]] = name
             except BaseException as exc:
                 errors.append(exc)
         if errors:
@@ -435,6 +484,10 @@ class _DockerRun:
             payload: Mapping[str, Any]) -> AttachedStream:
         backend = self.backend
 
+        self.specs = {"proxy": proxy_spec, "expert": expert_spec}
+
+        expert_started = threading.Event()
+
         def up_proxy() -> None:
             cid = backend.create_container(proxy_spec)
             self.containers["proxy"] = cid
@@ -442,6 +495,9 @@ class _DockerRun:
             self.streams.append(stream)
             self._thread(lambda: self._read_proxy(stream), "sandbox-proxy-log")
             self.status("proxy", "starting")
+            # The Expert's start-up (Python, the runtime's imports) is the critical path and the proxy is
+            # needed only when it makes its first request: let the engine start the Expert first.
+            expert_started.wait(10)
             try:
                 backend.start_container(cid)
             except DockerError as exc:
@@ -454,7 +510,10 @@ class _DockerRun:
             stream = backend.attach(cid, stdin=True)
             self.streams.append(stream)
             self.status("expert", "starting")
-            backend.start_container(cid)
+            try:
+                backend.start_container(cid)
+            finally:
+                expert_started.set()
             self.status("expert", "running")
             return stream
 
@@ -558,12 +617,14 @@ class _DockerRun:
                 self.feed.set_run(store, self.job_id, run_id)
 
         def on_terminal(event: EventBase) -> None:
+            self.mark("terminal-event")
             # The run is over; a skill that will not exit must not keep the user waiting.
             self._timer(self.settings.exit_grace_s, self.kill_expert)
 
         pump = EventPump(job_id=self.job_id, expert_key=self.options.expert_key, emit=self.emit,
                          store=store, diag=self.diag, verbose=self.options.verbose, run_setting=setting,
-                         on_run_id=on_run_id, on_terminal=on_terminal)
+                         on_run_id=on_run_id, on_terminal=on_terminal,
+                         on_first=lambda: self.mark("first-event"))
         splitters = {1: LineSplitter(), 2: LineSplitter()}
         try:
             for stream_id, chunk in stream.frames():
@@ -613,6 +674,14 @@ class _DockerRun:
         return code
 
     def _explain_no_terminal(self, pump: EventPump, exit_code: int | None) -> None:
+        """Say why a run ended without a terminal event; a proxy that never came up is a RunError."""
+        if self.proxy_died and not self.proxy.ready.is_set():
+            code = None
+            with contextlib.suppress(DockerError):
+                state = self.backend.container_state(self.containers["proxy"])
+                code = state.exit_code if state else None
+            tail = "\n".join(f"  {line}" for line in list(self.proxy.tail)[-12:])
+            raise RunError(f"the proxy failed to start (exit code {code}); its last lines:\n{tail}")
         lines = [f"sandbox: the Expert's container exited (code {exit_code}) without a terminal event"]
         state = None
         with contextlib.suppress(DockerError):
@@ -638,22 +707,7 @@ class _DockerRun:
         problems: list[str] = []
         backend = self._backend
         if backend is not None:
-            removals = [(f"container {svc}", self.pool.submit(backend.remove_container, cid))
-                        for svc, cid in self.containers.items()]
-            for what, future in removals:
-                try:
-                    future.result(timeout=60)
-                except Exception as exc:
-                    problems.append(f"{what}: {exc}")
-            for stream in self.streams:
-                stream.close()
-            net_removals = [(f"network {n}", self.pool.submit(backend.remove_network, n))
-                            for n in self.networks]
-            for what, future in net_removals:
-                try:
-                    future.result(timeout=60)
-                except Exception as exc:
-                    problems.append(f"{what}: {exc}")
+            self._remove_all(backend, problems)
         if self.feed is not None:
             self.feed.close((self.store, self.job_id, self.run_id) if self.store is not None else None)
         if self.run_dir is not None:
@@ -663,9 +717,38 @@ class _DockerRun:
         for thread in self._threads:
             thread.join(timeout=2)
         self.pool.shutdown(wait=False, cancel_futures=True)
+        self.mark("torn-down")
+        if self.options.env.get("SANDBOX_DEBUG_TIMINGS"):
+            start = self.marks.get("start", 0.0)
+            ordered = sorted(self.marks.items(), key=lambda kv: kv[1])
+            parts = " ".join(f"{k}={v - start:.3f}" for k, v in ordered)
+            self.diag(f"sandbox: timings (s since start): {parts}")
         if problems:
             self.diag("sandbox: teardown could not remove: " + "; ".join(problems)
                       + " (run `sandbox clean` to retry)")
+
+    def _remove_all(self, backend: ContainerBackend, problems: list[str]) -> None:
+        """Containers in parallel; each network as soon as the containers attached to it are gone."""
+        removals = {svc: self.pool.submit(backend.remove_container, cid)
+                    for svc, cid in self.containers.items()}
+
+        def remove_network(nid: str) -> None:
+            name = self.network_names.get(nid)
+            for svc, spec in self.specs.items():
+                if svc in removals and any(a.network == name for a in spec.networks):
+                    with contextlib.suppress(Exception):
+                        removals[svc].result(timeout=60)
+            backend.remove_network(nid)
+
+        networks = [(nid, self.pool.submit(remove_network, nid)) for nid in self.networks]
+        for what, future in [*((f"container {s}", f) for s, f in removals.items()),
+                             *((f"network {self.network_names.get(n, n)}", f) for n, f in networks)]:
+            try:
+                future.result(timeout=90)
+            except Exception as exc:
+                problems.append(f"{what}: {exc}")
+        for stream in self.streams:
+            stream.close()
 
     def _drain_proxy_log(self) -> None:
         """Give the proxy a moment to log the Expert's last connections (it logs a tunnel when it closes)."""
@@ -676,6 +759,24 @@ class _DockerRun:
             if time.monotonic() - self.proxy.last_line > 0.03:
                 return
             time.sleep(0.01)
+
+
+def _hidden_paths(options: RunOptions) -> tuple[str, ...]:
+    """The job store, if it lives inside the workspace, as a container path to cover.
+
+    The host resumes from the checkpoints there, so the Expert must neither read other jobs nor forge one.
+    The directory is created first so the engine does not create the mount point as root in the workspace.
+    """
+    workspace, jobs = options.workspace.resolve(), options.jobs_dir.resolve()
+    try:
+        relative = jobs.relative_to(workspace)
+    except ValueError:
+        return ()
+    if not relative.parts:
+        return ()
+    top = workspace / relative.parts[0]
+    jobs.mkdir(parents=True, exist_ok=True)
+    return (f"/workspace/{top.relative_to(workspace).as_posix()}",)
 
 
 def _with_command(spec: ContainerSpec, command: list[str]) -> ContainerSpec:

@@ -282,6 +282,7 @@ class DockerBackend:
                 enable_ipv6=spec.enable_ipv6,
                 ipam=ipam,
                 labels=dict(spec.labels),
+                options=dict(spec.options) or None,
                 check_duplicate=True,
             )
         return str(created["Id"])
@@ -332,6 +333,7 @@ class DockerBackend:
                 security_opt=list(spec.security_opt) or None,
                 tmpfs=dict(spec.tmpfs) or None,
                 dns=list(spec.dns) or None,
+                dns_opt=list(spec.dns_opt) or None,
                 extra_hosts=list(spec.extra_hosts) or None,
                 mem_limit=spec.mem_limit,
                 memswap_limit=spec.memswap_limit,

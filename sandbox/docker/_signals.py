@@ -26,7 +26,8 @@ class SignalGuard:
 
     **Parameters:**
 
-    * `on_signal(signum)`: first signal; must return quickly (start threads, do not block).
+    * `on_signal(signum)`: first signal; must return at once and take no lock the interrupted code may hold
+      (e.g. put a request on a `queue.SimpleQueue`, whose `put` is safe in signal handlers).
     * `on_repeat(signum)`: every further signal.
     * `install`: False to skip installing (not the main thread, or tests calling `handle` directly).
     * `signal_module`: the `signal` module or a stand-in.
@@ -45,7 +46,6 @@ class SignalGuard:
         self._install = install
         self._signal = signal_module
         self._previous: dict[int, Any] = {}
-        self._lock = threading.Lock()
         self.received: int | None = None
         self.count = 0
 
@@ -55,12 +55,15 @@ class SignalGuard:
         return None if self.received is None else EXIT_CODES.get(self.received, 128 + self.received)
 
     def handle(self, signum: int, frame: FrameType | None = None) -> None:
-        """The handler: first signal -> on_signal, later ones -> on_repeat."""
-        with self._lock:
-            self.count += 1
-            first = self.received is None
-            if first:
-                self.received = signum
+        """The handler: first signal -> on_signal, later ones -> on_repeat.
+
+        Takes no lock: it runs on the main thread between two bytecodes, possibly inside a critical section
+        of that same thread, and a second signal may arrive while the first is being handled.
+        """
+        self.count += 1
+        first = self.received is None
+        if first:
+            self.received = signum
         if first:
             self._on_signal(signum)
         elif self._on_repeat is not None:

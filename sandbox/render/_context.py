@@ -15,7 +15,7 @@ import ipaddress
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sandbox._assets import asset_dir, jinja_env
@@ -68,6 +68,9 @@ class RunSite:
     gid: int = field(default_factory=os.getgid)
     internal_subnet: str = "10.213.0.0/24"
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Container paths under /workspace covered by an empty read-only tmpfs, e.g. the host's job store when it
+    # lives inside the workspace (the Expert must not read or forge the checkpoints the host resumes from).
+    hidden: tuple[str, ...] = ()
 
     @property
     def proxy_ip(self) -> str:
@@ -117,13 +120,12 @@ def proxy_policy(plan: SandboxPlan, client_networks: tuple[str, ...] | None = No
     for entry in plan.network.add_hosts:
         name, _, ip = entry.partition(":")
         add_hosts.append((name, ip))
-    extra = {"client_networks": client_networks} if client_networks else {}
-    return ProxyPolicy(
+    policy = ProxyPolicy(
         allowed_domains=plan.allowed_domains,
         allow_private=tuple(allow_private),
         add_hosts=tuple(add_hosts),
-        **extra,
     )
+    return replace(policy, client_networks=client_networks) if client_networks else policy
 
 
 def _proxy_env(proxy_url: str) -> dict[str, str]:
@@ -183,7 +185,8 @@ def render_context(
     proxy_src = asset_dir() / "proxy"
     proxy_inputs = []
     for path in sorted(proxy_src.rglob("*")):
-        if path.is_file() and path.suffix != ".j2" and path.name != ".keep" and "__pycache__" not in path.parts:
+        skipped = path.suffix == ".j2" or path.name == ".keep" or "__pycache__" in path.parts
+        if path.is_file() and not skipped:
             rel = f"proxy/{path.relative_to(proxy_src).as_posix()}"
             files[rel] = path.read_bytes()
             proxy_inputs.append(rel)
@@ -195,7 +198,8 @@ def render_context(
 
     # What the runtime inside reads: only the planned Experts, with the runtime forced to the native one.
     subset = config.model_copy(
-        update={"experts": {k: config.experts[k] for k in plan.experts}, "runtime": "perstack", "sandbox": None}
+        update={"experts": {k: config.experts[k] for k in plan.experts}, "runtime": "perstack",
+                "sandbox": None}
     )
     files["expert/perstack.json"] = (
         json.dumps(subset.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2, sort_keys=True)
@@ -231,8 +235,9 @@ def render_context(
         proxy_ip=site.proxy_ip,
         extra_hosts=[],
         expert_tmpfs=[
-            f"/tmp:size={tmpfs_size},mode=1777,exec",
+            f"/tmp:size={tmpfs_size},mode=1777,exec",  # noqa: S108 - the container's own tmpfs
             f"/home/sandbox:size={tmpfs_size},mode=1777,exec",
+            *(f"{path}:ro,size=64k,mode=0555" for path in site.hidden),
         ],
     )
     files["compose.yaml"] = compose.encode()

@@ -509,13 +509,13 @@ def test_domains_and_endpoints_are_normalised() -> None:
 
 
 def test_sandbox_values_are_normalised() -> None:
-    text = '[sandbox]\nmemory = "2G"\ntmpfsSize = "512M"\nallowPrivate = ["DB:5432", "[FD00::1]:80"]\n'
+    text = '[sandbox]\nmemory = "2G"\ntmpfsSize = "512M"\nallowPrivate = ["DB:5432", "Gw.Corp:80"]\n'
     text += 'addHosts = ["Db:10.0.0.2", "v6:FD00:0::2"]\n'
     config, _ = parse_config_text(text, "perstack.toml")
     assert config.sandbox is not None
     assert config.sandbox.memory == "2g"
     assert config.sandbox.tmpfs_size == "512m"
-    assert config.sandbox.allow_private == ("db:5432", "[fd00::1]:80")
+    assert config.sandbox.allow_private == ("db:5432", "gw.corp:80")
     assert config.sandbox.add_hosts == ("db:10.0.0.2", "v6:fd00::2")
 
 

@@ -122,12 +122,16 @@ def test_not_ip_literals(value: str) -> None:
     [
         ("db:5432", ("db", 5432)),
         ("API.example.com:443", ("api.example.com", 443)),
-        ("10.0.0.1:8080", ("10.0.0.1", 8080)),
-        ("[FD00::1]:80", ("fd00::1", 80)),
     ],
 )
 def test_parse_host_port(value: str, expected: tuple[str, int]) -> None:
     assert parse_host_port(value) == expected
+
+
+NAMES_ONLY = (
+    "the proxy opens names, not addresses; name it with --add-host NAME:IP (or [sandbox] addHosts) "
+    "and open NAME:PORT"
+)
 
 
 @pytest.mark.parametrize(
@@ -137,10 +141,12 @@ def test_parse_host_port(value: str, expected: tuple[str, int]) -> None:
         ("db:0", "`db:0`: port must be a number from 1 to 65535"),
         ("db:65536", "`db:65536`: port must be a number from 1 to 65535"),
         ("db:+80", "`db:+80`: port must be a number from 1 to 65535"),
-        ("fd00::1:80", "`fd00::1:80`: write an IPv6 address in brackets, like [fd00::1]:8080"),
-        ("127.1:80", "`127.1:80`: write the address as 127.0.0.1"),
+        ("fd00::1:80", "`fd00::1:80`: " + NAMES_ONLY),
+        ("127.1:80", "`127.1:80`: " + NAMES_ONLY),
+        ("10.0.0.1:8080", "`10.0.0.1:8080`: " + NAMES_ONLY),
         ("d b:80", "`d b:80`: `d b` is not a valid host name: contains a space"),
-        ("[10.0.0.1]:80", "`[10.0.0.1]:80`: `10.0.0.1` is not an IPv6 address"),
+        ("[10.0.0.1]:80", "`[10.0.0.1]:80`: " + NAMES_ONLY),
+        ("[fd00::1]:80", "`[fd00::1]:80`: " + NAMES_ONLY),
     ],
 )
 def test_parse_host_port_rejects(value: str, message: str) -> None:

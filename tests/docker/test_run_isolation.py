@@ -98,7 +98,9 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
     probe = PROBE.format(port=llm.host_port, gw=llm.gateway)
     llm.remote().set_script(
         [
-            Turn(tool_calls=[ToolCall("exec", {"command": "python3", "args": ["-c", probe], "timeout": 60000})]),
+            Turn(
+                tool_calls=[ToolCall("exec", {"command": "python3", "args": ["-c", probe], "timeout": 60000})]
+            ),
             Turn("probed", delay_s=6, expect=Expectation(tool_result_contains=["allowlisted"])),
         ]
     )
@@ -106,7 +108,9 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
     exe = Path(__import__("sys").executable).parent / "sandbox"
     job = "isojob" + str(int(time.time()))
     argv = [str(exe), "run", "probe", "go", "--job-id", job, *harness.sandbox_flags()]
-    proc = subprocess.Popen(argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        argv, cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     api = docker.APIClient(version="auto")
     seen: dict[str, Any] = {}
     try:
@@ -118,7 +122,11 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
             if {"expert", "proxy"} <= set(roles) and len(requests) >= 2:
                 seen["roles"] = roles
                 seen["inspect"] = {r: api.inspect_container(cid) for r, cid in roles.items()}
-                seen["pids"] = [int(row[0]) for cid in roles.values() for row in api.top(cid, ps_args="-eo pid")["Processes"]]
+                seen["pids"] = [
+                    int(row[0])
+                    for cid in roles.values()
+                    for row in api.top(cid, ps_args="-eo pid")["Processes"]
+                ]
                 seen["argv_all"] = proc_texts(all_pids(), "cmdline")
                 seen["environ_sandbox"] = proc_texts(seen["pids"], "environ")
                 run_dirs = list((Path(env["TMPDIR"])).glob("sandbox-run-*"))
@@ -140,17 +148,21 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
         assert UNRELATED not in text
     assert seen["rendered"] and seen["run_dirs"]
     for image in (expert_info["Config"]["Image"], proxy_info["Config"]["Image"]):
-        history = subprocess.run(["docker", "history", "--no-trunc", image], capture_output=True, text=True, check=True)
+        history = subprocess.run(
+            ["docker", "history", "--no-trunc", image], capture_output=True, text=True, check=True
+        )
         assert SECRET not in history.stdout
         assert SECRET not in json.dumps(api.inspect_image(image))
     assert SECRET not in files_text(project / "perstack")
     assert SECRET not in out  # the event stream never carries the key
 
     # --- the container's environment is exactly the image's plus the plan's infrastructure names ----
-    image_env = {e.split("=", 1)[0] for e in api.inspect_image(expert_info["Config"]["Image"])["Config"]["Env"]}
-    compose_env = {
-        "HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY",
-        "no_proxy", "NPM_CONFIG_PROXY", "NPM_CONFIG_HTTPS_PROXY", "HOME", "SANDBOX_CONFIG", "SANDBOX_PROXY_URL",
+    image_env = {
+        e.split("=", 1)[0] for e in api.inspect_image(expert_info["Config"]["Image"])["Config"]["Env"]
+    }
+    proxies = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
+    compose_env = proxies | {n.lower() for n in proxies} | {
+        "NPM_CONFIG_PROXY", "NPM_CONFIG_HTTPS_PROXY", "HOME", "SANDBOX_CONFIG", "SANDBOX_PROXY_URL",
     }  # fmt: skip
     container_env = {e.split("=", 1)[0] for e in expert_info["Config"]["Env"]}
     assert container_env == image_env | compose_env
@@ -159,7 +171,9 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
     assert proxy_info["Config"]["User"] not in ("", "root", "0", "0:0")
     assert not any("docker.sock" in m["Source"] for m in expert_info["Mounts"])
     assert {m["Destination"] for m in expert_info["Mounts"]} == {"/workspace", "/sandbox/expert"}
-    assert list(expert_info["NetworkSettings"]["Networks"]) == [n for n in expert_info["NetworkSettings"]["Networks"] if n.endswith("_internal")]
+    assert list(expert_info["NetworkSettings"]["Networks"]) == [
+        n for n in expert_info["NetworkSettings"]["Networks"] if n.endswith("_internal")
+    ]
 
     # --- the probes, from inside ---------------------------------------------------------------------
     result_text = next(r for r in llm.remote().requests[1].tool_results if "allowlisted" in r)

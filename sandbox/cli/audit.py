@@ -1,0 +1,82 @@
+"""`sandbox audit EXPERT`: build the Expert's real sandbox and prove, from inside it, that it holds.
+
+Runs without an LLM or a provider key. Takes the same sandbox options as `run` (so it audits the sandbox
+`run` would start with them). Stdout: a table (probe, expected, observed, control, verdict) or, with
+`--json`, one JSON object (`schema: sandbox-audit/1`). Exit 0 when every probe passes, 1 otherwise (a
+failed guarantee, or a control that failed so the result proves nothing), 1 on errors.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, host_env, load, plan_inputs
+from ._sandbox_opts import (
+    AddHostOpt,
+    AllowPrivateOpt,
+    BaseImageOpt,
+    CaCertOpt,
+    CpusOpt,
+    MemoryOpt,
+    NodeImageOpt,
+    PidsOpt,
+)
+
+__all__ = ["audit_command"]
+
+
+def audit_command(
+    expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
+    config: ConfigOpt = None,
+    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
+    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    env_path: EnvPathOpt = None,
+    env: EnvNameOpt = None,
+    base_image: BaseImageOpt = None,
+    node_image: NodeImageOpt = None,
+    ca_cert: CaCertOpt = None,
+    allow_private: AllowPrivateOpt = None,
+    add_host: AddHostOpt = None,
+    memory: MemoryOpt = None,
+    cpus: CpusOpt = None,
+    pids: PidsOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
+    no_resources: Annotated[
+        bool, typer.Option("--no-resources", help="Skip the fork, memory and tmpfs bombs (faster).")
+    ] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds the probes may take.")] = 300,
+) -> None:
+    """Probe the Expert's sandbox from inside: egress, filesystem, privilege, resources; exit 1 on any gap."""
+    from sandbox.audit import AuditSettings, print_json, print_table, run_audit
+    from sandbox.plan import compute_plan
+
+    loaded = load(config)
+    env_map = host_env(loaded, env_path)
+    inputs = plan_inputs(
+        expert,
+        env_map,
+        runtime="docker",
+        provider=provider,
+        model=model,
+        env_names=env,
+        base_image=base_image,
+        node_image=node_image,
+        ca_cert=ca_cert,
+        allow_private=allow_private,
+        add_host=add_host,
+        memory=memory,
+        cpus=cpus,
+        pids=pids,
+    )
+    plan = compute_plan(loaded.config, inputs)
+    report = run_audit(
+        plan, loaded.config, env_map, settings=AuditSettings(resources=not no_resources, timeout_s=timeout)
+    )
+    if as_json:
+        print_json(report, sys.stdout)
+    else:
+        print_table(report, sys.stdout)
+    raise typer.Exit(0 if report.ok else 1)
