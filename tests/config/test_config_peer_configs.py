@@ -8,7 +8,8 @@ import pytest
 
 from sandbox.config import InteractiveSkill, McpStdioSkill, load_config, package_spec
 
-PEER_DIR = Path("/work/shared/peer-configs")
+# A copy of shared/peer-configs (Apache-2.0, see NOTICE.md there), so the suite runs from any clone.
+PEER_DIR = Path(__file__).resolve().parents[1] / "fixtures" / "peer-configs"
 PEERS = sorted(PEER_DIR.glob("*.toml"))
 
 

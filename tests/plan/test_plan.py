@@ -10,9 +10,7 @@ from sandbox._errors import PlanError
 from sandbox.config import parse_config_text
 from sandbox.plan import PlanInputs, compute_plan, to_proxy_domains
 
-PEERS = sorted(Path("/work/shared/peer-configs").glob("*.toml")) or sorted(
-    (Path(__file__).parents[2] / "shared" / "peer-configs").glob("*.toml")
-)
+PEERS = sorted((Path(__file__).resolve().parents[1] / "fixtures" / "peer-configs").glob("*.toml"))
 
 
 def plan_of(toml: str, expert: str, **kw: object):  # type: ignore[no-untyped-def]
@@ -184,8 +182,14 @@ def test_to_proxy_domains(given: list[str], expected: tuple[str, ...]) -> None:
     assert to_proxy_domains(given) == expected
 
 
+def test_peer_configs_are_present() -> None:
+    assert len(PEERS) >= 28
+
+
 @pytest.mark.parametrize("path", PEERS, ids=lambda p: p.name)
-def test_every_peer_config_plans(path: Path) -> None:
+def test_every_peer_config_plans_and_renders(path: Path, tmp_path: Path) -> None:
+    from sandbox.render import RunSite, render_context
+
     config, _ = parse_config_text(path.read_text(), str(path))
     assert config.experts, path
     for key in config.experts:
@@ -194,6 +198,10 @@ def test_every_peer_config_plans(path: Path) -> None:
         assert plan.experts[0] == key
         for d in plan.allowed_domains:
             assert d == d.lower() and " " not in d and not d.endswith(".")
+        ctx = render_context(plan, config, RunSite(project="peer", workspace=tmp_path))
+        assert b"FROM " in ctx.files["Dockerfile"]
+        for pkg in (*plan.packages.npm, *plan.packages.pypi):
+            assert pkg.encode() in ctx.files["Dockerfile"]
 
 
 def test_unknown_bare_delegate_is_reported_not_fatal_to_plan() -> None:
