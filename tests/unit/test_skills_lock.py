@@ -10,11 +10,18 @@ from sandbox import skills_lock
 from sandbox.skills_lock import InstalledPackage, SkillsLock, installed_command, load_lock, split_spec
 
 LOCK = SkillsLock(
-    npm={"@modelcontextprotocol/server-everything": InstalledPackage(
-        "@modelcontextprotocol/server-everything", "2026.8.31",
-        {"mcp-server-everything": "/usr/local/bin/mcp-server-everything"})},
-    pypi={"mcp-server-time": InstalledPackage("mcp-server-time", "2026.10.19",
-                                              {"mcp-server-time": "/usr/local/bin/mcp-server-time"})},
+    npm={
+        "@modelcontextprotocol/server-everything": InstalledPackage(
+            "@modelcontextprotocol/server-everything",
+            "2026.8.31",
+            {"mcp-server-everything": "/usr/local/bin/mcp-server-everything"},
+        )
+    },
+    pypi={
+        "mcp-server-time": InstalledPackage(
+            "mcp-server-time", "2026.10.19", {"mcp-server-time": "/usr/local/bin/mcp-server-time"}
+        )
+    },
 )
 
 
@@ -36,8 +43,13 @@ def test_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "eco", "name"),
-    [("@s/n@1.2.3", "npm", "@s/n"), ("@s/n", "npm", "@s/n"), ("pkg@latest", "npm", "pkg"),
-     ("mcp-server-time==1.0", "pypi", "mcp-server-time"), ("x@2", "pypi", "x")],
+    [
+        ("@s/n@1.2.3", "npm", "@s/n"),
+        ("@s/n", "npm", "@s/n"),
+        ("pkg@latest", "npm", "pkg"),
+        ("mcp-server-time==1.0", "pypi", "mcp-server-time"),
+        ("x@2", "pypi", "x"),
+    ],
 )
 def test_split_spec(spec: str, eco: str, name: str) -> None:
     assert split_spec(spec, eco) == name
@@ -47,20 +59,38 @@ def test_split_spec(spec: str, eco: str, name: str) -> None:
 @pytest.mark.parametrize(
     ("command", "package", "args", "expected"),
     [
-        ("npx", "@modelcontextprotocol/server-everything", None, ("/usr/local/bin/mcp-server-everything", [])),
-        ("npx", None, ["-y", "@modelcontextprotocol/server-everything@2026.8.31", "stdio"],
-         ("/usr/local/bin/mcp-server-everything", ["stdio"])),
+        (
+            "npx",
+            "@modelcontextprotocol/server-everything",
+            None,
+            ("/usr/local/bin/mcp-server-everything", []),
+        ),
+        (
+            "npx",
+            None,
+            ["-y", "@modelcontextprotocol/server-everything@2026.8.31", "stdio"],
+            ("/usr/local/bin/mcp-server-everything", ["stdio"]),
+        ),
         ("uvx", "mcp-server-time", None, ("/usr/local/bin/mcp-server-time", [])),
-        ("uvx", None, ["mcp-server-time", "--local-timezone", "UTC"],
-         ("/usr/local/bin/mcp-server-time", ["--local-timezone", "UTC"])),
-        ("uvx", None, ["--from", "mcp-server-time", "mcp-server-time", "--x"],
-         ("/usr/local/bin/mcp-server-time", ["--x"])),
+        (
+            "uvx",
+            None,
+            ["mcp-server-time", "--local-timezone", "UTC"],
+            ("/usr/local/bin/mcp-server-time", ["--local-timezone", "UTC"]),
+        ),
+        (
+            "uvx",
+            None,
+            ["--from", "mcp-server-time", "mcp-server-time", "--x"],
+            ("/usr/local/bin/mcp-server-time", ["--x"]),
+        ),
         ("npx", "not-installed", None, None),
         ("node", None, ["server.js"], None),
     ],
 )
-def test_installed_command(command: str, package: str | None, args: list[str] | None,
-                           expected: tuple[str, list[str]] | None) -> None:
+def test_installed_command(
+    command: str, package: str | None, args: list[str] | None, expected: tuple[str, list[str]] | None
+) -> None:
     assert installed_command(command, package, args) == expected
 
 
