@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -16,17 +16,19 @@ import typer
 
 if TYPE_CHECKING:
     from sandbox.config import LoadedConfig
-    from sandbox.plan import PlanInputs
+    from sandbox.plan import SandboxPlan
 
 __all__ = [
     "ConfigOpt",
     "EnvNameOpt",
     "EnvPathOpt",
+    "Prepared",
+    "SandboxFlags",
     "abort",
     "err",
     "host_env",
     "load",
-    "plan_inputs",
+    "prepare",
 ]
 
 
@@ -74,26 +76,52 @@ def host_env(loaded: LoadedConfig, env_paths: list[str] | None) -> dict[str, str
     return env
 
 
-def plan_inputs(
-    expert: str,
-    env: Mapping[str, str],
-    *,
-    runtime: str = "perstack",
-    provider: str | None = None,
-    model: str | None = None,
-    env_names: list[str] | None = None,
-    base_image: str | None = None,
-    node_image: str | None = None,
-    ca_cert: str | None = None,
-    allow_private: list[str] | None = None,
-    add_host: list[str] | None = None,
-    memory: str | None = None,
-    cpus: float | None = None,
-    pids: int | None = None,
-) -> PlanInputs:
-    from sandbox.config import validate_env_name
-    from sandbox.plan import PlanInputs
+@dataclass(frozen=True)
+class SandboxFlags:
+    """The sandbox-shaping flags every planning command takes (see `_sandbox_opts`)."""
 
+    base_image: str | None = None
+    node_image: str | None = None
+    ca_cert: str | None = None
+    allow_private: list[str] | None = None
+    add_host: list[str] | None = None
+    memory: str | None = None
+    cpus: float | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A loaded config, the private env map built from it, and the plan for one Expert."""
+
+    loaded: LoadedConfig
+    env: dict[str, str]
+    plan: SandboxPlan
+
+
+def prepare(
+    expert: str,
+    *,
+    config: str | None,
+    env_path: list[str] | None,
+    env_names: list[str] | None,
+    runtime: str | None,
+    provider: str | None,
+    model: str | None,
+    flags: SandboxFlags,
+) -> Prepared:
+    """Load perstack.toml, build the private env map and compute the plan: the first steps of every command.
+
+    `runtime` is the `--runtime` flag (None: the file's, else `perstack`); commands that always mean the
+    docker sandbox pass "docker".
+    """
+    from sandbox.config import validate_env_name
+    from sandbox.plan import PlanInputs, compute_plan
+
+    from ._runtime_name import resolve_runtime
+
+    loaded = load(config)
+    env = host_env(loaded, env_path)
     names = []
     for name in env_names or []:
         try:
@@ -101,19 +129,20 @@ def plan_inputs(
         except ValueError as exc:
             abort(f"--env {name!r}: {exc}")
         names.append(name)
-    return PlanInputs(
+    inputs = PlanInputs(
         expert_key=expert,
-        runtime=runtime,
+        runtime=resolve_runtime(runtime, loaded.config.runtime),
         provider=provider,
         model=model,
         env=env,
         extra_env=tuple(names),
-        base_image=base_image,
-        node_image=node_image,
-        ca_cert=ca_cert,
-        memory=memory,
-        cpus=cpus,
-        pids=pids,
-        allow_private=tuple(allow_private or ()),
-        add_hosts=tuple(add_host or ()),
+        base_image=flags.base_image,
+        node_image=flags.node_image,
+        ca_cert=flags.ca_cert,
+        memory=flags.memory,
+        cpus=flags.cpus,
+        pids=flags.pids,
+        allow_private=tuple(flags.allow_private or ()),
+        add_hosts=tuple(flags.add_host or ()),
     )
+    return Prepared(loaded=loaded, env=env, plan=compute_plan(loaded.config, inputs))

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, host_env, load, plan_inputs
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -51,27 +51,18 @@ def audit_command(
 ) -> None:
     """Probe the Expert's sandbox from inside: egress, filesystem, privilege, resources; exit 1 on any gap."""
     from sandbox.audit import AuditSettings, print_json, print_table, run_audit
-    from sandbox.plan import compute_plan
 
-    loaded = load(config)
-    env_map = host_env(loaded, env_path)
-    inputs = plan_inputs(
+    prepared = prepare(
         expert,
-        env_map,
+        config=config,
+        env_path=env_path,
+        env_names=env,
         runtime="docker",
         provider=provider,
         model=model,
-        env_names=env,
-        base_image=base_image,
-        node_image=node_image,
-        ca_cert=ca_cert,
-        allow_private=allow_private,
-        add_host=add_host,
-        memory=memory,
-        cpus=cpus,
-        pids=pids,
+        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    plan = compute_plan(loaded.config, inputs)
+    loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     report = run_audit(
         plan, loaded.config, env_map, settings=AuditSettings(resources=not no_resources, timeout_s=timeout)
     )

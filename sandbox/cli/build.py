@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, host_env, load, plan_inputs
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -61,28 +61,19 @@ def build_command(
         read_ca_bundle,
     )
     from sandbox.events import JsonlWriter, create_id
-    from sandbox.plan import compute_plan
     from sandbox.render import RunSite, render_context
 
-    loaded = load(config)
-    env_map = host_env(loaded, env_path)
-    inputs = plan_inputs(
+    prepared = prepare(
         expert,
-        env_map,
+        config=config,
+        env_path=env_path,
+        env_names=env,
         runtime="docker",
         provider=provider,
         model=model,
-        env_names=env,
-        base_image=base_image,
-        node_image=node_image,
-        ca_cert=ca_cert,
-        allow_private=allow_private,
-        add_host=add_host,
-        memory=memory,
-        cpus=cpus,
-        pids=pids,
+        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    plan = compute_plan(loaded.config, inputs)
+    loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     ctx = render_context(
         plan,
         loaded.config,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, host_env, load, plan_inputs
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -45,30 +45,19 @@ def plan_command(
     pids: PidsOpt = None,
 ) -> None:
     """Show the sandbox plan: images, packages, allowlist, environment names, limits."""
-    from sandbox.plan import compute_plan
     from sandbox.render import RunSite, render_context
 
-    from ._runtime_name import resolve_runtime
-
-    loaded = load(config)
-    env_map = host_env(loaded, env_path)
-    inputs = plan_inputs(
+    prepared = prepare(
         expert,
-        env_map,
-        runtime=resolve_runtime(runtime, loaded.config.runtime),
+        config=config,
+        env_path=env_path,
+        env_names=env,
+        runtime=runtime,
         provider=provider,
         model=model,
-        env_names=env,
-        base_image=base_image,
-        node_image=node_image,
-        ca_cert=ca_cert,
-        allow_private=allow_private,
-        add_host=add_host,
-        memory=memory,
-        cpus=cpus,
-        pids=pids,
+        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    plan = compute_plan(loaded.config, inputs)
+    loaded, plan = prepared.loaded, prepared.plan
     ctx = render_context(plan, loaded.config, RunSite(project="sandbox-plan", workspace=loaded.base_dir))
     data = plan.model_dump(mode="json", by_alias=True)
     data["image"] = ctx.expert_image

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, abort, err, host_env, load, plan_inputs
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, err, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -58,28 +58,19 @@ def render_command(
     pids: PidsOpt = None,
 ) -> None:
     """Render the sandbox's build context into DIR (deterministic: same inputs, same bytes)."""
-    from sandbox.plan import compute_plan
     from sandbox.render import RunSite, render_context
 
-    loaded = load(config)
-    env_map = host_env(loaded, env_path)
-    inputs = plan_inputs(
+    prepared = prepare(
         expert,
-        env_map,
+        config=config,
+        env_path=env_path,
+        env_names=env,
         runtime="docker",
         provider=provider,
         model=model,
-        env_names=env,
-        base_image=base_image,
-        node_image=node_image,
-        ca_cert=ca_cert,
-        allow_private=allow_private,
-        add_host=add_host,
-        memory=memory,
-        cpus=cpus,
-        pids=pids,
+        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    plan = compute_plan(loaded.config, inputs)
+    loaded, plan = prepared.loaded, prepared.plan
     ca = read_ca_cert(plan.ca_cert, loaded.base_dir if ca_cert is None else Path.cwd())
     ws = (workspace or Path.cwd()).resolve()
     project = "sandbox-" + hashlib.sha256(f"{loaded.path}\0{expert}".encode()).hexdigest()[:12]

@@ -15,8 +15,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, abort, err, host_env, load, plan_inputs
-from ._runtime_name import resolve_runtime
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, err, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -94,7 +93,6 @@ def run_command(
 ) -> None:
     """Run an Expert; events stream to stdout as JSON lines."""
     from sandbox.options import RunOptions
-    from sandbox.plan import compute_plan
 
     if resume_from and not continue_job:
         abort("--resume-from requires --continue-job")
@@ -108,26 +106,18 @@ def run_command(
     if not ws.is_dir():
         abort(f"--workspace {ws}: not a directory")
 
-    loaded = load(config)
-    rt = resolve_runtime(runtime, loaded.config.runtime)
-    env_map = host_env(loaded, env_path)
-    inputs = plan_inputs(
+    prepared = prepare(
         expert,
-        env_map,
-        runtime=rt,
+        config=config,
+        env_path=env_path,
+        env_names=env,
+        runtime=runtime,
         provider=provider,
         model=model,
-        env_names=env,
-        base_image=base_image,
-        node_image=node_image,
-        ca_cert=ca_cert,
-        allow_private=allow_private,
-        add_host=add_host,
-        memory=memory,
-        cpus=cpus,
-        pids=pids,
+        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    plan = compute_plan(loaded.config, inputs)
+    loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
+    rt = plan.runtime
     options = RunOptions(
         config=loaded.config,
         config_path=loaded.path,
