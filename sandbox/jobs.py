@@ -208,6 +208,35 @@ def redact_run_setting(setting: RunSetting) -> RunSetting:
 
 # --------------------------------------------------------------------------------------------- store
 
+# Events written in the same millisecond for the same step sort by where they happen in a step, not by
+# name: `startRun` before `completeRun` although "c" < "s".
+_LIFECYCLE_ORDER = (
+    "startRun",
+    "resumeToolCalls",
+    "startGeneration",
+    "retry",
+    "startStreamingReasoning",
+    "streamReasoning",
+    "completeStreamingReasoning",
+    "startStreamingRunResult",
+    "streamRunResult",
+    "completeStreamingRunResult",
+    "callTools",
+    "callInteractiveTool",
+    "callDelegate",
+    "resolveToolResults",
+    "attemptCompletion",
+    "finishToolCall",
+    "finishAllToolCalls",
+    "continueToNextStep",
+    "stopRunByInteractiveTool",
+    "stopRunByDelegate",
+    "stopRunByExceededMaxSteps",
+    "stopRunByError",
+    "completeRun",
+)
+_LIFECYCLE_RANK = {name: i for i, name in enumerate(_LIFECYCLE_ORDER)}
+
 
 @dataclass
 class JobDetails:
@@ -425,13 +454,14 @@ class JobStore:
 
     def list_events(self, job_id: str, run_id: str) -> list[EventBase]:
         """Stored events of a run in order (timestamp, then step, as Perstack sorts them)."""
-        keyed: list[tuple[int, int, str, Path]] = []
+        keyed: list[tuple[int, int, int, str, Path]] = []
         for path in _json_files(self.run_dir(job_id, run_id)):
             parts = path.stem.split("-")
             if len(parts) != 4 or parts[0] != "event":
                 continue
             try:
-                keyed.append((int(parts[1]), int(parts[2]), path.name, path))
+                rank = _LIFECYCLE_RANK.get(parts[3], len(_LIFECYCLE_ORDER))
+                keyed.append((int(parts[1]), int(parts[2]), rank, path.name, path))
             except ValueError:
                 continue
         keyed.sort()

@@ -92,6 +92,21 @@ def _arm_deadline(deadline: float | None) -> None:
     threading.Thread(target=watchdog, name="sandbox-deadline", daemon=True).start()
 
 
+def _prewarm_provider(flag: str | None, config_path: Path) -> None:
+    """Start importing the provider's SDK on a thread, overlapping the proxy wait and skill start-up."""
+    import json
+
+    try:
+        provider = flag or (json.loads(config_path.read_bytes()).get("provider") or {}).get("providerName")
+    except (OSError, ValueError):
+        return
+    from sandbox.runtime.models import prewarm
+
+    threading.Thread(
+        target=prewarm, args=(provider or "anthropic",), name="sandbox-prewarm", daemon=True
+    ).start()
+
+
 def run_in_container(
     argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None
 ) -> int:
@@ -106,13 +121,14 @@ def run_in_container(
         daemon=True,
     )
     waiter.start()
+    config_path = Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
+    _prewarm_provider(args.provider, config_path)
 
     from sandbox.config import PerstackConfig
     from sandbox.events import Checkpoint, JsonlWriter
     from sandbox.options import RunOptions
     from sandbox.runtime import run_native
 
-    config_path = Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
     config = PerstackConfig.model_validate_json(config_path.read_bytes())
     # Exactly the plan's variables: the proxy/infrastructure ones set on the container plus the secrets.
     env = dict(source)

@@ -14,6 +14,8 @@ Heavy imports (SDKs, pydantic_ai) happen inside the functions: this module is im
 
 from __future__ import annotations
 
+import importlib
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +49,57 @@ def _headers(setting: Mapping[str, Any]) -> dict[str, str] | None:
     return {str(k): str(v) for k, v in headers.items()} if isinstance(headers, Mapping) else None
 
 
+# The modules each provider's model needs, for `prewarm`: the same ones its builder below imports.
+_PREWARM_MODULES: dict[str, tuple[str, ...]] = {
+    "anthropic": ("anthropic", "pydantic_ai.models.anthropic", "pydantic_ai.providers.anthropic"),
+    "openai": ("openai", "pydantic_ai.models.openai", "pydantic_ai.providers.openai"),
+    "deepseek": ("openai", "pydantic_ai.models.openai", "pydantic_ai.providers.deepseek"),
+    "ollama": ("openai", "pydantic_ai.models.openai", "pydantic_ai.providers.ollama"),
+    "azure-openai": ("openai", "pydantic_ai.models.openai", "pydantic_ai.providers.azure"),
+    "google": ("google.genai", "pydantic_ai.models.google", "pydantic_ai.providers.google"),
+    "google-vertex": ("google.genai", "pydantic_ai.models.google", "pydantic_ai.providers.google"),
+    "amazon-bedrock": ("pydantic_ai.models.bedrock", "pydantic_ai.providers.bedrock"),
+}
+
+
+_prewarm_thread: threading.Thread | None = None
+
+
+def _import_all(provider: str) -> None:
+    for name in _PREWARM_MODULES.get(provider, ()):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            return
+
+
+def prewarm(provider: str) -> None:
+    """Start importing the provider's SDK and model modules on a thread; `build_model` waits for it.
+
+    Importing an SDK plus pydantic-ai's model module costs about a second. The sandbox's entry point calls
+    this first thing, so the imports overlap the proxy wait and skill start-up instead of delaying the first
+    generation. The libraries both threads need (pydantic, httpx, anyio) are imported here, before the
+    thread starts, so the two threads never import the same package at once. Failures are ignored: the
+    real import in `build_model` reports them.
+    """
+    global _prewarm_thread  # noqa: PLW0603 - one process-wide warm-up
+    if _prewarm_thread is not None:
+        return
+    import anyio  # noqa: F401
+    import httpx  # noqa: F401
+    import pydantic  # noqa: F401
+
+    _prewarm_thread = threading.Thread(
+        target=_import_all, args=(provider,), name="sandbox-prewarm", daemon=True
+    )
+    _prewarm_thread.start()
+
+
+def _wait_for_prewarm() -> None:
+    if _prewarm_thread is not None:
+        _prewarm_thread.join()
+
+
 def build_model(
     provider: str, model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], *, timeout_s: float
 ) -> Model:
@@ -57,6 +110,7 @@ def build_model(
     """
     from sandbox.config import provider_spec
 
+    _wait_for_prewarm()
     try:
         spec = provider_spec(provider)
     except ValueError as exc:
