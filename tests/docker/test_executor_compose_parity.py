@@ -102,6 +102,9 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
         configs = (net.get("ipam") or {}).get("config") or [{}]
         assert spec.subnet == configs[0].get("subnet") and spec.ip_range == configs[0].get("ip_range")
         assert dict(spec.labels) == net.get("labels", {})
+        assert dict(spec.options) == net.get("driver_opts", {})
+    # The Expert's network gives the host no address: nothing on the host is routable from the sandbox.
+    assert ours.networks["internal"].options == {"com.docker.network.bridge.inhibit_ipv4": "true"}
     assert set(ours.services) == set(reference["services"])
     for key, svc in reference["services"].items():
         spec = ours.services[key]
@@ -144,6 +147,8 @@ def test_engine_stores_what_the_translation_says(rendered: tuple[Path, Any]) -> 
             networks.append(backend.create_network(net))
             info = api.inspect_network(networks[-1])
             assert info["Internal"] == net.internal and info["EnableIPv6"] == net.enable_ipv6
+            options = info.get("Options") or {}
+            assert {k: v for k, v in options.items() if k in net.options} == dict(net.options)
             if net.subnet:
                 assert info["IPAM"]["Config"][0]["Subnet"] == net.subnet
         for spec in project.services.values():
