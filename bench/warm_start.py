@@ -27,6 +27,7 @@ warm run rebuild.
 from __future__ import annotations
 
 import argparse
+import shutil
 import json
 import re
 import sys
@@ -143,6 +144,7 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
         }
     finally:
         site.close()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ import argparse
 import base64
 import contextlib
 import http.server
-import os
+import shutil
 import socket
 import socketserver
 import ssl
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     chain, key, ca_pem = make_certificates(work, args.name)
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(str(chain), str(key))
-    os.unlink(key)  # loaded; nothing else needs it
+    shutil.rmtree(work, ignore_errors=True)  # loaded into memory; leave no key or temp dir behind
 
     def remember_sni(sock: ssl.SSLObject | ssl.SSLSocket, name: str | None, _ctx: ssl.SSLContext) -> None:
         sock.sandbox_sni = name  # type: ignore[union-attr]
