@@ -27,9 +27,9 @@ warm run rebuild.
 from __future__ import annotations
 
 import argparse
-import shutil
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 from typing import Any
