@@ -12,9 +12,13 @@ import functools
 import json
 import os
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sandbox.config import McpStdioSkill
 
 __all__ = [
     "InstalledPackage",
@@ -135,53 +139,30 @@ def load_lock(path: str | os.PathLike[str] | None = None) -> SkillsLock | None:
     return SkillsLock(npm=load(data.get("npm", {})), pypi=load(data.get("pypi", {})))
 
 
-_NPM_RUNNERS = frozenset({"npx"})
-_PYPI_RUNNERS = frozenset({"uvx"})
-
-
 @functools.cache
 def _image_lock() -> SkillsLock | None:
     return load_lock()
 
 
-def installed_command(
-    command: str, package_name: str | None, args: Sequence[str] | None
-) -> tuple[str, list[str]] | None:
+def installed_command(skill: McpStdioSkill) -> tuple[str, list[str]] | None:
     """Inside a sandbox image: the installed executable for an `npx`/`uvx` skill, with its remaining args.
 
     `npx -y pkg --flag` becomes `/usr/local/bin/pkg-bin --flag`. Returns None outside an image, for other
-    commands, or when the package is not in the lock (the caller then runs the command as written).
+    commands, or when the package is not in the lock (the caller then runs the command as written). The
+    launcher's arguments are read by the config layer's `launcher_parts`, the same parser that decided
+    what the image installs.
     """
-    runner = Path(command).name
-    if runner not in _NPM_RUNNERS | _PYPI_RUNNERS:
-        return None
+    from sandbox.config import launcher_parts
+
     lock = _image_lock()
     if lock is None:
         return None
-    ecosystem = "npm" if runner in _NPM_RUNNERS else "pypi"
-    if package_name is not None:
-        name, rest = split_spec(package_name, ecosystem), list[str]()
-    else:
-        tokens = list(args or ())
-        name, rest = "", []
-        i = 0
-        while i < len(tokens):
-            tok = tokens[i]
-            if tok in {"-y", "--yes", "-q", "--quiet"}:
-                i += 1
-                continue
-            if tok in {"--from", "-p", "--package"} and i + 1 < len(tokens):
-                name = split_spec(tokens[i + 1], ecosystem)
-                rest = tokens[i + 2 :]
-                if rest and not rest[0].startswith("-"):
-                    rest = rest[1:]  # the command name after --from pkg
-                break
-            if tok.startswith("-"):
-                i += 1
-                continue
-            name, rest = split_spec(tok, ecosystem), tokens[i + 1 :]
-            break
-        if rest and rest[0] == "--":
-            rest = rest[1:]
-    exe = lock.executable(ecosystem, name) if name else None
+    try:
+        parts = launcher_parts(skill)
+    except ValueError:
+        return None
+    if parts is None:
+        return None
+    spec, rest = parts
+    exe = lock.executable(spec.ecosystem, spec.name)
     return (exe, rest) if exe else None

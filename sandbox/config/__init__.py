@@ -31,7 +31,7 @@ from ._model import (
     Skill,
 )
 from ._net import normalize_domain, parse_add_host, parse_host_port, validate_base_url, validate_endpoint_url
-from ._packages import PackageSpec, package_spec, parse_package
+from ._packages import PackageSpec, launcher_parts, package_spec, parse_package
 from ._providers import PROVIDERS, ProviderSpec, provider_spec
 from ._validators import is_registry_key, validate_env_name, validate_expert_key
 
@@ -62,6 +62,7 @@ __all__ = [
     "SandboxSettings",
     "Skill",
     "is_registry_key",
+    "launcher_parts",
     "load_config",
     "load_env_files",
     "normalize_domain",

@@ -24,6 +24,7 @@ __all__ = [
     "PYPI_COMMANDS",
     "Ecosystem",
     "PackageSpec",
+    "launcher_parts",
     "package_spec",
     "parse_package",
 ]
@@ -182,15 +183,18 @@ def parse_package(value: str, command: str | None = None) -> PackageSpec:
 
 def _package_argument(
     args: Sequence[str], value_flags: frozenset[str], package_flags: frozenset[str]
-) -> str | None:
-    """The package a launcher would run: the value of a package flag, else the first positional argument."""
-    positional: str | None = None
+) -> tuple[str | None, list[str]]:
+    """What a launcher would run: (package, the arguments passed on to the package's executable).
+
+    The package is the value of a package flag (then the first positional argument is the executable's
+    name), else the first positional argument. `--` ends the launcher's own flags.
+    """
+    flagged: str | None = None
     index = 0
     while index < len(args):
         arg = args[index]
         if arg == "--":
-            if positional is None and index + 1 < len(args):
-                positional = args[index + 1]
+            index += 1
             break
         if arg.startswith("-") and arg != "-":
             flag, eq, inline = arg.partition("=")
@@ -198,15 +202,47 @@ def _package_argument(
             if not eq and flag in value_flags:
                 index += 1
                 value = args[index] if index < len(args) else None
-            if flag in package_flags and value is not None:
-                return value
+            if flag in package_flags and value is not None and flagged is None:
+                flagged = value
             index += 1
             continue
-        if positional is None:
-            positional = arg
-            break
-        index += 1  # pragma: no cover - the loop breaks at the first positional
-    return positional
+        break
+    positional = args[index] if index < len(args) else None
+    rest = list(args[index + 1 :])
+    if flagged is not None:
+        return flagged, rest
+    return positional, rest
+
+
+def launcher_parts(skill: McpStdioSkill) -> tuple[PackageSpec, list[str]] | None:
+    """For an `npx`/`uvx` skill: its package and the arguments meant for the package's executable.
+
+    `npx -y pkg --flag` gives (pkg, ["--flag"]); `uvx --from pkg cmd -v` gives (pkg, ["-v"]); a
+    `packageName` skill gives (package, []). None for other commands. Raises ValueError like `package_spec`.
+    Inside a sandbox image this is how a skill is started from its installed executable, offline.
+    """
+    if skill.package_name is not None:
+        return parse_package(skill.package_name, skill.command), []
+    program, args = _launcher(skill.command, list(skill.args or ()))
+    if program == "npx":
+        target, rest = _package_argument(args, _NPX_VALUE_FLAGS, frozenset({"-p", "--package"}))
+    elif program == "uvx":
+        target, rest = _package_argument(args, _UVX_VALUE_FLAGS, frozenset({"--from"}))
+    else:
+        return None
+    return (parse_package(target, program), rest) if target is not None else None
+
+
+def _launcher(command: str, args: list[str]) -> tuple[str, list[str]]:
+    """`npm exec`/`npm x` count as npx, `uv tool run`/`uv x` as uvx."""
+    program = _program(command)
+    if program == "npm" and args[:1] in (["exec"], ["x"]):
+        return "npx", args[1:]
+    if program == "uv" and args[:2] == ["tool", "run"]:
+        return "uvx", args[2:]
+    if program == "uv" and args[:1] == ["x"]:
+        return "uvx", args[1:]
+    return program, args
 
 
 def package_spec(skill: McpStdioSkill | McpSseSkill | InteractiveSkill) -> PackageSpec | None:
@@ -220,24 +256,7 @@ def package_spec(skill: McpStdioSkill | McpSseSkill | InteractiveSkill) -> Packa
     Raises ValueError when a launcher's package argument is not a valid registry package (a path, URL or
     git spec): `args` are not validated at load time, so the planner reports it when it needs the package.
     """
-    command = getattr(skill, "command", None)
-    if not isinstance(command, str):
+    if skill.type != "mcpStdioSkill":
         return None
-    package_name = getattr(skill, "package_name", None)
-    if package_name is not None:
-        return parse_package(package_name, command)
-    args = list(getattr(skill, "args", None) or ())
-    program = _program(command)
-    if program == "npm" and args[:1] in (["exec"], ["x"]):
-        program, args = "npx", args[1:]
-    if program == "uv" and args[:2] == ["tool", "run"]:
-        program, args = "uvx", args[2:]
-    elif program == "uv" and args[:1] == ["x"]:
-        program, args = "uvx", args[1:]
-    if program == "npx":
-        target = _package_argument(args, _NPX_VALUE_FLAGS, frozenset({"-p", "--package"}))
-        return parse_package(target, "npx") if target is not None else None
-    if program == "uvx":
-        target = _package_argument(args, _UVX_VALUE_FLAGS, frozenset({"--from"}))
-        return parse_package(target, "uvx") if target is not None else None
-    return None
+    parts = launcher_parts(skill)
+    return parts[0] if parts is not None else None

@@ -36,6 +36,7 @@ def test_all_is_sorted_and_complete() -> None:
         "SandboxSettings",
         "Skill",
         "is_registry_key",
+        "launcher_parts",
         "load_config",
         "load_env_files",
         "normalize_domain",

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from sandbox import skills_lock
+from sandbox.config import McpStdioSkill
 from sandbox.skills_lock import InstalledPackage, SkillsLock, installed_command, load_lock, split_spec
 
 LOCK = SkillsLock(
@@ -23,6 +24,15 @@ LOCK = SkillsLock(
         )
     },
 )
+
+
+def _skill(command: str, package: str | None, args: list[str] | None) -> McpStdioSkill:
+    fields: dict[str, object] = {"type": "mcpStdioSkill", "command": command}
+    if package is not None:
+        fields["packageName"] = package
+    if args is not None:
+        fields["args"] = args
+    return McpStdioSkill.model_validate(fields)
 
 
 @pytest.fixture
@@ -91,10 +101,10 @@ def test_split_spec(spec: str, eco: str, name: str) -> None:
 def test_installed_command(
     command: str, package: str | None, args: list[str] | None, expected: tuple[str, list[str]] | None
 ) -> None:
-    assert installed_command(command, package, args) == expected
+    assert installed_command(_skill(command, package, args)) == expected
 
 
 def test_outside_an_image_nothing_is_rewritten(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("SANDBOX_SKILLS_LOCK", raising=False)
     skills_lock._image_lock.cache_clear()
-    assert installed_command("npx", "@modelcontextprotocol/server-everything", None) is None
+    assert installed_command(_skill("npx", "@modelcontextprotocol/server-everything", None)) is None

@@ -68,7 +68,7 @@ def stdio_command(skill_name: str, cfg: McpStdioSkill) -> tuple[str, list[str]]:
     from sandbox.skills_lock import installed_command
 
     # Inside a sandbox image the package was installed at build time: start it offline, no registry.
-    installed = installed_command(cfg.command, cfg.package_name, cfg.args)
+    installed = installed_command(cfg)
     if installed is not None:
         return installed
     args = [cfg.package_name] if cfg.package_name is not None else list(cfg.args or ())
