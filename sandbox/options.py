@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sandbox.config import PerstackConfig
+from sandbox.plan import SandboxPlan
 
 __all__ = ["RunOptions"]
 
@@ -23,7 +24,9 @@ class RunOptions:
 
     `query` is None when resuming with `interactive_result`. `job_id` is the job to create (`--job-id`);
     `continue_latest`, `continue_job` and `resume_from` select a checkpoint to resume (Perstack semantics).
-    `jobs_dir` is where `perstack/jobs` lives (the current directory's, as in Perstack).
+    `jobs_dir` is where `perstack/jobs` lives (the current directory's, as in Perstack). `plan` is the
+    sandbox plan the CLI computed with every sandbox flag (images, CA bundle, limits, private opt-ins); the
+    docker runtime runs exactly that plan instead of recomputing one without those flags.
     """
 
     config: PerstackConfig
@@ -48,3 +51,4 @@ class RunOptions:
     env_names: tuple[str, ...] = ()
     workspace: Path = field(default_factory=Path.cwd)
     jobs_dir: Path = field(default_factory=lambda: Path.cwd() / "perstack" / "jobs")
+    plan: SandboxPlan | None = None

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, err, prepare
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -141,6 +141,7 @@ def run_command(
         env_names=tuple(env or ()),
         workspace=ws,
         jobs_dir=Path.cwd() / "perstack" / "jobs",
+        plan=plan,
     )
     if plan.unknown_delegates:
         abort(
@@ -167,30 +168,11 @@ def run_command(
     # (before building), and each CLI runtime checks its own credentials.
     if rt == "perstack" and plan.env.missing:
         abort("missing required environment variables: " + ", ".join(plan.env.missing))
-    raise typer.Exit(_dispatch(options, plan))
-
-
-def _dispatch(options: object, plan: object) -> int:
     from sandbox.events import JsonlWriter
-    from sandbox.options import RunOptions
-    from sandbox.plan import SandboxPlan
-
-    assert isinstance(options, RunOptions) and isinstance(plan, SandboxPlan)
-    emit = JsonlWriter(sys.stdout)
-    if options.runtime == "perstack":
-        from sandbox.runtime import run_native
-
-        return run_native(options, emit)
-    if options.runtime == "docker":
-        try:
-            from sandbox.docker import run_in_docker
-        except ImportError:
-            err("the docker runtime is not available in this build")
-            return 1
-        return run_in_docker(options, plan, emit)
     from sandbox.runtimes import run_with_runtime
 
-    return run_with_runtime(options, emit)
+    # One dispatch for every runtime: the registry (sandbox.runtimes) that `runtimes`/`compare` use too.
+    raise typer.Exit(run_with_runtime(options, JsonlWriter(sys.stdout)))
 
 
 start_command = run_command

@@ -58,7 +58,7 @@ class Docker(Runtime):
         # Imported at run time: the executor pulls in the Docker SDK; `sandbox runtimes` must not pay.
         run_in_docker = importlib.import_module("sandbox.docker").run_in_docker
 
-        plan = compute_plan(
+        plan = options.plan or compute_plan(
             options.config,
             PlanInputs(
                 expert_key=options.expert_key,
