@@ -24,6 +24,7 @@ from .plan import plan_command
 from .render import render_command
 from .run import run_command, start_command
 from .runtimes import compare_command, runtimes_command
+from .warm import warm_command
 
 __all__ = ["app", "main"]
 
@@ -62,6 +63,7 @@ app.command("jobs")(jobs_command)
 app.command("runtimes")(runtimes_command)
 app.command("compare")(compare_command)
 app.command("run")(run_command)
+app.command("warm")(warm_command)
 app.command("start", help="Same as run (interactive UIs are out of scope; events stream as JSON lines).")(
     start_command
 )
@@ -72,19 +74,40 @@ app.add_typer(internal_app, name="internal", hidden=True)
 
 
 def main() -> None:
-    """Console entry point: run the app, turning deliberate errors into one-line messages."""
+    """Console entry point: run the app, turning deliberate errors into one-line messages.
+
+    It ends with `os._exit` once stdout and stderr are flushed (as mypy's `hard_exit` does): by then every
+    command has finished its work and its cleanup (a docker run has torn its sandbox down), and the
+    interpreter's own shutdown (joining idle pool threads, finalizing modules) only delays the exit.
+    """
+    code = _main()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (`sandbox run ... | head`): nothing more to say
+            code = code or 1
+    os._exit(code)
+
+
+def _main() -> int:
     from sandbox._errors import ConfigError, SandboxError
 
     try:
         app(standalone_mode=True)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)  # what sys.exit("message") prints
+        return 1
     except ConfigError as exc:
         for issue in exc.issues:
             print(f"{'warning' if issue.severity == 'warning' else 'error'}: {issue}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except SandboxError as exc:
         if os.environ.get("SANDBOX_DEBUG"):
             raise
         print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except KeyboardInterrupt:
-        sys.exit(130)
+        return 130
+    return 0

@@ -18,6 +18,7 @@ Two things happen here that only make sense inside the sandbox:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import socket
@@ -26,10 +27,10 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-__all__ = ["run_in_container", "wait_for_proxy"]
+__all__ = ["finish", "run_in_container", "run_standby", "wait_for_proxy"]
 
 EXIT_PROXY_UNAVAILABLE = 69  # EX_UNAVAILABLE
 _PROXY_WAIT_S = 30.0
@@ -163,3 +164,84 @@ def run_in_container(
         print(f"sandbox: {proxy_error[0]}", file=sys.stderr, flush=True)
         return EXIT_PROXY_UNAVAILABLE
     return int(run_native(options, JsonlWriter(sys.stdout), store=None, initial_checkpoint=initial))
+
+
+def _standby_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sandbox internal container-run --standby", add_help=False)
+    p.add_argument("--idle", type=float, default=900.0, help="seconds to wait for a run before exiting")
+    p.add_argument("--provider")
+    return p
+
+
+def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
+    """Standby mode (`sandbox warm`): do a run's start-up now, then wait on stdin for the run itself.
+
+    Start-up is what costs: the provider SDK and pydantic-ai's model module (~1.3 s here), the runtime, the
+    config, the proxy's first accepted connection. All of it happens before `sandbox: standby ready` goes to
+    stderr; then one JSON line on stdin (`{"args": [...], "env": {...}, "checkpoint": ...}`) starts the run
+    exactly as a fresh container would. Nobody claiming it within `--idle` seconds ends the process (and so
+    the container) with exit code 0. Nothing secret is here until the line arrives.
+    """
+    import json
+    import select
+
+    from sandbox.docker._standby import READY_LINE
+
+    args = _standby_parser().parse_args(argv)
+    source = dict(os.environ if environ is None else environ)
+    config_path = Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
+    errors: list[str] = []
+    waiter = threading.Thread(target=lambda: errors.extend(filter(None, [
+        wait_for_proxy(source.get("SANDBOX_PROXY_URL"))])), name="sandbox-proxy-wait", daemon=True)
+    waiter.start()
+
+    from sandbox.config import PerstackConfig
+    from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
+
+    _preload_run_modules()
+
+    config = PerstackConfig.model_validate_json(config_path.read_bytes())
+    provider = args.provider or (config.provider.provider_name if config.provider else None) or "anthropic"
+    models.prewarm(provider)
+    models.wait_for_prewarm()
+    models.prepare_http_client(provider)
+    waiter.join()
+    if errors:
+        print(f"sandbox: {errors[0]}", file=sys.stderr, flush=True)
+        return EXIT_PROXY_UNAVAILABLE
+    print(READY_LINE, file=sys.stderr, flush=True)
+    ready, _, _ = select.select([sys.stdin], [], [], args.idle)
+    if not ready:
+        print("sandbox: standby not claimed in time; exiting", file=sys.stderr, flush=True)
+        return 0
+    raw = sys.stdin.readline()
+    try:
+        payload = json.loads(raw)
+        run_args = [str(a) for a in payload.pop("args")]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        print("error: a standby expects one JSON line with \"args\" on stdin", file=sys.stderr, flush=True)
+        return 2
+    return run_in_container(run_args, payload, environ=source)
+
+
+def _preload_run_modules() -> None:
+    """Import what a run imports lazily (the job loop, skills, MCP client), so a claimed standby does not."""
+    import importlib
+
+    for name in ("sandbox.runtime._job", "sandbox.runtime._loop", "sandbox.runtime._generate",
+                 "sandbox.runtime.skills", "sandbox.runtime.skills.mcp", "sandbox.runtime.skills.builtin",
+                 "sandbox.events", "pydantic_ai.direct", "anyio._core._sockets"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def finish(code: int) -> NoReturn:
+    """Exit now with `code`, after flushing: the run is over and recorded on the host.
+
+    The interpreter's own shutdown (finalizing thousands of modules and objects) costs ~0.1 s the host would
+    wait for before it can tear the sandbox down; skill processes were already closed by the run.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)

@@ -36,14 +36,18 @@ def container_run(ctx: typer.Context) -> None:
 
     Reads one JSON document from stdin: `{"env": {NAME: value}, "checkpoint": {...} | null}`. Secret values
     travel this way so that they never appear in argv, `docker inspect`, image layers or rendered files.
-    The remaining arguments are `sandbox run` arguments.
+    The remaining arguments are `sandbox run` arguments. With `--standby` (a sandbox made by `sandbox warm`)
+    the run's arguments come in the same JSON line, as `"args"`, once a run claims it.
     """
-    from sandbox.cli._container import run_in_container
+    from sandbox.cli._container import finish, run_in_container, run_standby
 
+    argv = list(ctx.args)
+    if argv[:1] == ["--standby"]:
+        finish(run_standby(argv[1:]))
     raw = sys.stdin.readline()
     try:
         payload = json.loads(raw) if raw.strip() else {}
     except json.JSONDecodeError:
         print("error: container-run expects one JSON line on stdin", file=sys.stderr)
         raise typer.Exit(2) from None
-    raise typer.Exit(run_in_container(list(ctx.args), payload))
+    finish(run_in_container(argv, payload))

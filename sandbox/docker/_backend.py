@@ -57,6 +57,8 @@ class NetworkSpec:
     enable_ipv6: bool = False
     labels: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, str] = field(default_factory=dict)  # bridge driver options
+    # Compose's `external: true`: shared by every sandbox, created when missing, never removed by a run.
+    external: bool = False
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,9 @@ class ContainerSpec:
     pids_limit: int | None = None
     init: bool = False
     stdin_open: bool = False
+    # True: the engine closes the container's stdin when the first attached client detaches (a run's one
+    # payload, then EOF). False keeps it open across attaches: a standby is attached to later by its run.
+    stdin_once: bool = True
     networks: tuple[NetworkAttachment, ...] = ()
     depends_on: tuple[str, ...] = ()
 

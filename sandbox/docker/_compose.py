@@ -39,7 +39,9 @@ _SERVICE_KEYS = frozenset({
     "environment", "dns", "dns_opt", "mem_limit", "memswap_limit", "cpus", "pids_limit", "labels", "networks",
     "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir",
 })
-_NETWORK_KEYS = frozenset({"internal", "enable_ipv6", "ipam", "labels", "name", "driver", "driver_opts"})
+_NETWORK_KEYS = frozenset(
+    {"internal", "enable_ipv6", "ipam", "labels", "name", "driver", "driver_opts", "external"}
+)
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,10 @@ def _network(key: str, body: Any, project: str) -> NetworkSpec:
     unknown = set(body) - _NETWORK_KEYS
     if unknown:
         raise RenderError(f"compose.yaml networks.{key}: unsupported keys {sorted(unknown)}")
+    if _bool(body.get("external", False), f"networks.{key}.external"):
+        if set(body) != {"external", "name"}:
+            raise RenderError(f"compose.yaml networks.{key}: an external network takes `name` only")
+        return NetworkSpec(name=_str(body["name"], f"networks.{key}.name"), external=True)
     if body.get("driver", "bridge") != "bridge":
         raise RenderError(f"compose.yaml networks.{key}: only the bridge driver is supported")
     subnet = ip_range = None

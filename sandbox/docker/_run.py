@@ -37,7 +37,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -61,22 +61,32 @@ from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
 from sandbox.render import RenderedContext, RunSite, render_context
 
-from ._backend import STDOUT, AttachedStream, ContainerBackend, ContainerSpec, SubnetTaken
+from ._backend import STDOUT, AttachedStream, ContainerBackend, ContainerSpec, NetworkSpec, SubnetTaken
 from ._build import BuildCancelled, ImageSet, SkillsCache, ensure_images, format_skills
 from ._compose import ComposeProject, load_compose
 from ._gc import collect_leftovers, make_run_dir
-from ._labels import JOB_LABEL, RUN_LABEL, run_labels
+from ._labels import JOB_LABEL, ROLE_LABEL, RUN_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
 from ._lines import LineSplitter
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, TeeReporter
 from ._proxylog_feed import ProxyFeed
 from ._pump import EventPump
 from ._signals import SignalGuard
+from ._standby import (
+    StandbyPool,
+    StandbyRecord,
+    is_ready_line,
+    remove_standby,
+    spawn_refill,
+    standby_key,
+    standby_labels,
+)
 from ._subnet import pick_subnet
 
 __all__ = ["DockerSettings", "container_args", "read_ca_bundle", "run_in_docker", "secret_values"]
 
 _SUBNET_ATTEMPTS = 6
 _GC_GRACE_S = 600  # how long after its wall-clock guard a dead run's objects are certainly garbage
+_STANDBY_READY_S = 120.0  # how long `sandbox warm` waits for a standby's runtime to say it is ready
 
 
 @dataclass(frozen=True)
@@ -97,6 +107,10 @@ class DockerSettings:
     * `skills_cache`: the host cache of skill versions (default under XDG_CACHE_HOME).
     * `collect_garbage`: reap dead runs' leftovers at start (in the background).
     * `stderr`: where human diagnostics go; `progress`: show build progress there.
+    * `use_standby`: claim a matching standby sandbox made by `sandbox warm` (`_standby`) instead of creating
+      the sandbox, when one exists; `standby_pool`: where their records are (default: the user's cache
+      dir); `refill_standby`: after using one, start `sandbox warm` again in the background (as the
+      standby's record says) so the pool stays full.
     """
 
     uid: int | None = None
@@ -110,6 +124,9 @@ class DockerSettings:
     collect_garbage: bool = True
     stderr: IO[str] | None = None
     progress: bool = True
+    use_standby: bool = True
+    standby_pool: StandbyPool | None = None
+    refill_standby: bool = True
 
 
 class _Cancelled(Exception):  # noqa: N818 - control flow: a signal arrived between phases
@@ -220,6 +237,7 @@ class _DockerRun:
         self.proxy_url: str | None = None
         self.wall_clock_s = 0.0
         self.marks: dict[str, float] = {}
+        self.standby: StandbyRecord | None = None
         self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -346,6 +364,8 @@ class _DockerRun:
                 self.teardown()
         self._requests.put(None)
         stopper.join(timeout=5)
+        if self.standby is not None and self.settings.refill_standby:
+            spawn_refill(self.standby)
         return guard.exit_code if guard.exit_code is not None else code
 
     def _check_resume(self, checkpoint: Checkpoint | None) -> None:
@@ -360,19 +380,20 @@ class _DockerRun:
                 self.options.query is None:
             raise UserError("A query is required")
 
-    def _run(self, store: JobStore, checkpoint: Checkpoint | None, secrets: dict[str, str], *,
-             ca: bytes | None, uid: int, gid: int, connecting: Future[None]) -> int:
-        options, plan = self.options, self.plan
-        wall = self.settings.wall_clock_s or (
+    def _wall_clock(self) -> float:
+        options = self.options
+        return self.settings.wall_clock_s or (
             (options.timeout_ms or options.config.timeout or 300_000) / 1000
             * (options.max_steps or options.config.max_steps or 100)
         )
-        started = time.time()
-        self.wall_clock_s = wall
-        labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
+
+    def _build_sandbox(self, labels: Mapping[str, str], *, ca: bytes | None, uid: int, gid: int,
+                       hidden: tuple[str, ...], connecting: Future[None]) -> ComposeProject:
+        """Render, make sure the images exist, write the run dir, create the networks: the sandbox minus
+        its containers (shared by a run and `sandbox warm`)."""
+        options, plan = self.options, self.plan
         self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
         project = f"sandbox-{self.run_id}"
-        hidden = _hidden_paths(options)
 
         def render(subnet: str) -> RenderedContext:
             site = RunSite(project=project, workspace=options.workspace, uid=uid, gid=gid,
@@ -385,10 +406,6 @@ class _DockerRun:
         ctx = render(subnet)
         connecting.result()
         backend = self.backend
-        gc: Future[Any] | None = None
-        if self.settings.collect_garbage:
-            gc = self.pool.submit(collect_leftovers, backend, temp_root=self.settings.temp_root,
-                                  keep_run=self.run_id)
         self.mark("rendered")
         self._images(ctx)
         self.mark("images")
@@ -408,19 +425,41 @@ class _DockerRun:
                 ctx = render(subnet)
                 compose = self._write(ctx)
         self.check_cancel()
+        return compose
 
-        # The container's own guard fires after the host's (which normally handles it), so it only matters
-        # when the host process is gone.
-        deadline = time.time() + wall + min(30.0, wall)
-        self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
-        expert_spec = _with_command(compose.services["expert"], container_args(options, self.job_id,
-                                                                                deadline=deadline))
-        payload = {"env": secrets, "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None}
-        expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
+    def _run(self, store: JobStore, checkpoint: Checkpoint | None, secrets: dict[str, str], *,
+             ca: bytes | None, uid: int, gid: int, connecting: Future[None]) -> int:
+        options = self.options
+        wall = self._wall_clock()
+        started = time.time()
+        self.wall_clock_s = wall
+        hidden = _hidden_paths(options)
+        payload: dict[str, Any] = {
+            "env": secrets, "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None,
+        }
+        gc: Future[Any] | None = None
+        if self.settings.collect_garbage:
+            gc = self.pool.submit(self._collect_garbage, connecting)
+
+        standby = self._claim_standby(ca=ca, uid=uid, gid=gid, hidden=hidden, connecting=connecting)
+        if standby is not None:
+            expert_stream, env_names = self._take_over(standby, payload, wall)
+        else:
+            labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
+            compose = self._build_sandbox(labels, ca=ca, uid=uid, gid=gid, hidden=hidden,
+                                          connecting=connecting)
+            # The container's own guard fires after the host's (which normally handles it), so it only
+            # matters when the host process is gone.
+            deadline = time.time() + wall + min(30.0, wall)
+            self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
+            expert_spec = _with_command(compose.services["expert"], container_args(options, self.job_id,
+                                                                                    deadline=deadline))
+            expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
+            env_names = list(expert_spec.environment)
         self.mark("started")
         self.check_cancel()  # a signal that came while the containers were being created
         self._timer(wall, self.on_timeout)
-        pump = self._pump(expert_stream, store, env_names=[*secrets, *expert_spec.environment])
+        pump = self._pump(expert_stream, store, env_names=[*secrets, *env_names])
         self.mark("output-closed")
         code = self._finish(pump)
         if gc is not None and gc.done() and gc.exception() is None:
@@ -428,6 +467,127 @@ class _DockerRun:
             if report.total() and options.verbose:
                 self.diag(f"sandbox: removed leftovers of dead runs: {report.total()} object(s)")
         return code
+
+    def _collect_garbage(self, connecting: Future[None]) -> Any:
+        connecting.result()
+        return collect_leftovers(self.backend, temp_root=self.settings.temp_root, keep_run=self.run_id)
+
+    # ------------------------------------------------------------------------------------------ standby
+
+    def _standby_key(self, *, ca: bytes | None, uid: int, gid: int, hidden: tuple[str, ...]) -> str:
+        return standby_key(plan=self.plan, config=self.options.config, workspace=self.options.workspace,
+                           uid=uid, gid=gid, hidden=hidden, ca=ca)
+
+    def _claim_standby(self, *, ca: bytes | None, uid: int, gid: int, hidden: tuple[str, ...],
+                       connecting: Future[None]) -> StandbyRecord | None:
+        """A live standby of this very sandbox, now ours; None (a fresh sandbox then) when there is none."""
+        if not self.settings.use_standby:
+            return None
+        pool = self.settings.standby_pool or StandbyPool.default(self.options.env)
+        key = self._standby_key(ca=ca, uid=uid, gid=gid, hidden=hidden)
+        record, expired = pool.claim(key)
+        if record is None and not expired:
+            return None
+        connecting.result()
+        for old in expired:
+            self.pool.submit(remove_standby, self.backend, old)
+        if record is None:
+            return None
+        # Ours from here on: a signal now must still tear it down.
+        self.containers, self.run_dir = dict(record.containers), Path(record.run_dir)
+        self.networks, self.network_names = list(record.networks), dict(record.networks)
+        states = list(self.pool.map(self.backend.container_state, record.containers.values()))
+        if all(state is not None and state.running for state in states):
+            if self.options.verbose:
+                self.diag(f"sandbox: using standby sandbox {record.id} (made by `sandbox warm`)")
+            self.standby = record
+            return record
+        # Its runtime quit (idle timeout, killed): remove it in the background and build a fresh sandbox.
+        self.containers, self.run_dir, self.networks, self.network_names = {}, None, [], {}
+        self.pool.submit(remove_standby, self.backend, record)
+        return None
+
+    def _take_over(self, record: StandbyRecord, payload: dict[str, Any],
+                   wall: float) -> tuple[AttachedStream, list[str]]:
+        """Attach to a claimed standby and hand it the run: arguments, secrets and checkpoint on stdin."""
+        backend = self.backend
+        self.proxy_url = record.proxy_url
+        deadline = time.time() + wall + min(30.0, wall)
+        proxy = backend.attach(record.containers["proxy"], stdin=False, logs=True)
+        self.streams.append(proxy)
+        self._thread(lambda: self._read_proxy(proxy), "sandbox-proxy-log")
+        stream = backend.attach(record.containers["expert"], stdin=True)
+        self.streams.append(stream)
+        job = {"args": container_args(self.options, self.job_id, deadline=deadline), **payload}
+        stream.send((json.dumps(job, separators=(",", ":")) + "\n").encode())
+        self.status("expert", "running", f"standby {record.id}")
+        return stream, list(record.env_names)
+
+    def make_standby(self, *, ttl: float, refill: Sequence[str], refill_cwd: str) -> StandbyRecord:
+        """Create one standby sandbox for this plan and return its record (the caller publishes it).
+
+        Everything a run would create, with the Expert's runtime started in standby mode: imports done,
+        proxy reached, waiting on stdin. Returns once it says it is ready; tears down what it made on error.
+        """
+        self.mark("start")
+        uid, gid = _user(self.settings, self.options.env)
+        ca = read_ca_bundle(self.plan)
+        hidden = _hidden_paths(self.options)
+        key = self._standby_key(ca=ca, uid=uid, gid=gid, hidden=hidden)
+        self.job_id = "standby"
+        self.run_id = self.host_run_id = create_id()
+        created = time.time()
+        expires = created + ttl
+        labels = standby_labels(run_id=self.run_id, key=key, deadline=expires + _GC_GRACE_S)
+        connecting = self.pool.submit(lambda: self.backend.ping())  # noqa: PLW0108
+        try:
+            compose = self._build_sandbox(labels, ca=ca, uid=uid, gid=gid, hidden=hidden,
+                                          connecting=connecting)
+            spec = compose.services["expert"]
+            expert_spec = replace(spec, stdin_once=False, command=(
+                "--standby", "--idle", str(int(ttl)), "--provider", self.plan.provider))
+            self._up_standby(compose.services["proxy"], expert_spec)
+            assert self.run_dir is not None
+            record = StandbyRecord(
+                id=self.run_id, key=key, expert=self.options.expert_key, containers=dict(self.containers),
+                networks=dict(self.network_names), run_dir=str(self.run_dir),
+                proxy_url=spec.environment.get("SANDBOX_PROXY_URL"), env_names=tuple(spec.environment),
+                created=created, expires=expires, refill=tuple(refill), refill_cwd=refill_cwd,
+            )
+        except BaseException:
+            self.teardown()
+            raise
+        for stream in self.streams:
+            stream.close()
+        self.pool.shutdown(wait=False)
+        return record
+
+    def _up_standby(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec) -> None:
+        backend = self.backend
+        self.specs = {"proxy": proxy_spec, "expert": expert_spec}
+        proxy = self.pool.submit(backend.create_container, proxy_spec)
+        cid = backend.create_container(expert_spec)
+        self.containers["expert"] = cid
+        self.containers["proxy"] = proxy.result()
+        stream = backend.attach(cid, stdin=False)
+        self.streams.append(stream)
+        backend.start_container(cid)
+        try:
+            backend.start_container(self.containers["proxy"])
+        except DockerError as exc:
+            raise RunError(f"the proxy failed to start: {exc}") from exc
+        tail: deque[str] = deque(maxlen=20)
+        splitter = LineSplitter()
+        timer = self._timer(_STANDBY_READY_S, stream.close)
+        for _, chunk in stream.frames():
+            for line in splitter.feed(chunk):
+                if is_ready_line(line):
+                    timer.cancel()
+                    return
+                tail.append(line)
+        lines = "\n".join(f"  {line}" for line in tail) or "  (no output)"
+        raise RunError(f"the standby sandbox did not become ready; the Expert container's last lines:\n"
+                       f"{lines}")
 
     # ------------------------------------------------------------------------------------------ images
 
@@ -462,17 +622,27 @@ class _DockerRun:
     # ------------------------------------------------------------------------------------------ sandbox
 
     def _networks(self, compose: ComposeProject) -> None:
-        futures = [(spec.name, self.pool.submit(self.backend.create_network, spec))
-                   for spec in compose.networks.values()]
+        """The run's own networks in parallel; a shared (external) one is only made sure of."""
+        futures: list[tuple[str, Future[str | None]]] = [
+            (spec.name, self.pool.submit(self._network, spec)) for spec in compose.networks.values()
+        ]
         errors: list[BaseException] = []
         for name, future in futures:
             try:
-                self.networks.append(future.result())
-                self.network_names[self.networks[-1]] = name
+                nid = future.result()
+                if nid is not None:
+                    self.networks.append(nid)
+                    self.network_names[nid] = name
             except BaseException as exc:
                 errors.append(exc)
         if errors:
             raise errors[0]
+
+    def _network(self, spec: NetworkSpec) -> str | None:
+        if spec.external:
+            ensure_shared_network(self.backend, spec.name)
+            return None
+        return self.backend.create_network(spec)
 
     def _remove_networks(self) -> None:
         networks, self.networks = self.networks, []
@@ -704,10 +874,12 @@ class _DockerRun:
         for timer in self._timers:
             timer.cancel()
         self._drain_proxy_log()
+        self.mark("proxy-drained")
         problems: list[str] = []
         backend = self._backend
         if backend is not None:
             self._remove_all(backend, problems)
+        self.mark("removed")
         if self.feed is not None:
             self.feed.close((self.store, self.job_id, self.run_id) if self.store is not None else None)
         if self.run_dir is not None:
@@ -722,6 +894,8 @@ class _DockerRun:
             start = self.marks.get("start", 0.0)
             ordered = sorted(self.marks.items(), key=lambda kv: kv[1])
             parts = " ".join(f"{k}={v - start:.3f}" for k, v in ordered)
+            age = _process_age(start)
+            parts += f" (process started {age:.3f} s before start)" if age is not None else ""
             self.diag(f"sandbox: timings (s since start): {parts}")
         if problems:
             self.diag("sandbox: teardown could not remove: " + "; ".join(problems)
@@ -729,16 +903,23 @@ class _DockerRun:
 
     def _remove_all(self, backend: ContainerBackend, problems: list[str]) -> None:
         """Containers in parallel; each network as soon as the containers attached to it are gone."""
-        removals = {svc: self.pool.submit(backend.remove_container, cid)
+        def timed_remove(svc: str, cid: str) -> None:
+            backend.remove_container(cid)
+            self.mark(f"rm-{svc}")
+
+        removals = {svc: self.pool.submit(timed_remove, svc, cid)
                     for svc, cid in self.containers.items()}
 
         def remove_network(nid: str) -> None:
             name = self.network_names.get(nid)
-            for svc, spec in self.specs.items():
-                if svc in removals and any(a.network == name for a in spec.networks):
+            for svc, future in removals.items():
+                spec = self.specs.get(svc)  # a taken-over standby has no specs here: wait for every container
+                if spec is None or any(a.network == name for a in spec.networks):
                     with contextlib.suppress(Exception):
-                        removals[svc].result(timeout=60)
+                        future.result(timeout=60)
+            self.mark(f"rmnet-start-{name}")
             backend.remove_network(nid)
+            self.mark(f"rmnet-{name}")
 
         networks = [(nid, self.pool.submit(remove_network, nid)) for nid in self.networks]
         for what, future in [*((f"container {s}", f) for s, f in removals.items()),
@@ -759,6 +940,32 @@ class _DockerRun:
             if time.monotonic() - self.proxy.last_line > 0.03:
                 return
             time.sleep(0.01)
+
+
+def ensure_shared_network(backend: ContainerBackend, name: str) -> None:
+    """Create the shared egress network `name` unless it exists (a concurrent run creating it is fine).
+
+    Inter-container traffic is off on it: the proxies of concurrent sandboxes share it and must not reach
+    each other. Labelled as this tool's, with no owner or deadline, so only `sandbox clean --all` removes it.
+    """
+    spec = NetworkSpec(name=name, labels={TOOL_LABEL: TOOL_NAME, ROLE_LABEL: "egress"},
+                       options={"com.docker.network.bridge.enable_icc": "false"})
+    try:
+        backend.create_network(spec)
+    except RunError as exc:
+        if "already exists" not in str(exc):
+            raise
+
+
+def _process_age(at: float) -> float | None:
+    """How long this process had been running at perf_counter() `at` (Linux; 10 ms resolution)."""
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[-1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    age_now = uptime - ticks / os.sysconf("SC_CLK_TCK")
+    return age_now - (time.perf_counter() - at)
 
 
 def _hidden_paths(options: RunOptions) -> tuple[str, ...]:

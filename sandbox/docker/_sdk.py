@@ -352,8 +352,9 @@ class DockerBackend:
                 spec.image,
                 list(spec.command) if spec.command is not None else None,  # type: ignore[arg-type]
                 user=spec.user,
-                # detach=False + stdin_open sets AttachStdin/StdinOnce: our half-close reaches it as EOF
-                detach=not spec.stdin_open,
+                # detach=False + stdin_open sets AttachStdin/StdinOnce: our half-close reaches it as EOF.
+                # A standby (stdin_once=False) keeps stdin open for the run that attaches to it later.
+                detach=not (spec.stdin_open and spec.stdin_once),
                 stdin_open=spec.stdin_open,
                 tty=False,
                 environment=dict(spec.environment),

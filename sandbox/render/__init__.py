@@ -1,6 +1,7 @@
 """Renderers: SandboxPlan -> Dockerfile, compose.yaml, squid.conf and the rest of the build context."""
 
 from ._context import (
+    EGRESS_NETWORK,
     EXPERT_CONFIG_PATH,
     PROXY_CONFIG_DIR,
     PROXY_PORT,
@@ -14,6 +15,7 @@ from ._filters import dockerfile_json, image_ref, sh, yaml_str
 from ._wheel import runtime_wheel
 
 __all__ = [
+    "EGRESS_NETWORK",
     "EXPERT_CONFIG_PATH",
     "PROXY_CONFIG_DIR",
     "PROXY_PORT",

@@ -29,6 +29,7 @@ from ._squid import ProxyPolicy, render_squid
 from ._wheel import runtime_wheel
 
 __all__ = [
+    "EGRESS_NETWORK",
     "EXPERT_CONFIG_PATH",
     "PROXY_CONFIG_DIR",
     "PROXY_PORT",
@@ -40,6 +41,8 @@ __all__ = [
 ]
 
 PROXY_PORT = 3128
+EGRESS_NETWORK = "sandbox-egress"
+"""The egress network every sandbox's proxy joins (shared, kept between runs; see compose.yaml.j2)."""
 PROXY_CONFIG_DIR = "/etc/squid/sandbox"
 EXPERT_CONFIG_PATH = "/sandbox/expert/perstack.json"
 TOOL_LABEL = "sandbox.tool"
@@ -71,6 +74,7 @@ class RunSite:
     # Container paths under /workspace covered by an empty read-only tmpfs, e.g. the host's job store when it
     # lives inside the workspace (the Expert must not read or forge the checkpoints the host resumes from).
     hidden: tuple[str, ...] = ()
+    egress_network: str = EGRESS_NETWORK
 
     @property
     def proxy_ip(self) -> str:
@@ -233,6 +237,7 @@ def render_context(
         internal_subnet=site.internal_subnet,
         internal_ip_range=site.dynamic_range,
         proxy_ip=site.proxy_ip,
+        egress_network=site.egress_network,
         extra_hosts=[],
         expert_tmpfs=[
             f"/tmp:size={tmpfs_size},mode=1777,exec",  # noqa: S108 - the container's own tmpfs

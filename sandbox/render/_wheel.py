@@ -20,7 +20,7 @@ from pathlib import Path
 from sandbox._assets import asset_dir
 from sandbox._version import __version__
 
-__all__ = ["DIST_NAME", "runtime_wheel"]
+__all__ = ["DIST_NAME", "installation_fingerprint", "runtime_wheel"]
 
 DIST_NAME = "perstack-sandbox"
 _WHEEL_NAME = f"perstack_sandbox-{__version__}-py3-none-any.whl"
@@ -92,3 +92,14 @@ def _build() -> bytes:
 def runtime_wheel() -> tuple[str, bytes]:
     """(file name, bytes) of a wheel of the running installation."""
     return _WHEEL_NAME, _build()
+
+
+def installation_fingerprint() -> str:
+    """A cheap digest of the running installation (names, sizes, mtimes): it changes whenever the wheel
+    `runtime_wheel` would pack could. Stat only, no reads, so a run can afford it where it skips the render
+    (a standby sandbox's key, `sandbox.docker._standby`)."""
+    digest = hashlib.sha256(__version__.encode())
+    for name, path in _package_files():
+        stat = path.stat()
+        digest.update(f"{name}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()

@@ -22,6 +22,7 @@ from docker.utils import parse_bytes
 
 from sandbox.config import parse_config_text
 from sandbox.docker import DockerBackend, load_compose
+from sandbox.docker._run import ensure_shared_network
 from sandbox.plan import PlanInputs, compute_plan
 from sandbox.render import RunSite, render_context
 
@@ -70,6 +71,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
         uid=1234,
         gid=2345,
         internal_subnet="10.231.77.0/24",
+        egress_network=f"sandbox-parity-egress-{run_id}",  # the test's own, so it can remove it
         labels={"sandbox.run": run_id, "sandbox.owner": "1:1", "sandbox.host": "parity"},
     )
     ctx = render_context(plan, cfg, site)
@@ -97,6 +99,9 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
     for key, net in reference["networks"].items():
         spec = ours.networks[key]
         assert spec.name == net["name"]
+        assert spec.external == bool(net.get("external", False))
+        if spec.external:
+            continue
         assert spec.internal == bool(net.get("internal", False))
         assert spec.enable_ipv6 == bool(net.get("enable_ipv6", False))
         configs = (net.get("ipam") or {}).get("config") or [{}]
@@ -105,6 +110,8 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
         assert dict(spec.options) == net.get("driver_opts", {})
     # The Expert's network gives the host no address: nothing on the host is routable from the sandbox.
     assert ours.networks["internal"].options == {"com.docker.network.bridge.inhibit_ipv4": "true"}
+    # The proxies' egress side is shared (kept between runs), never the Expert's.
+    assert ours.networks["egress"].external and not ours.networks["internal"].external
     assert set(ours.services) == set(reference["services"])
     for key, svc in reference["services"].items():
         spec = ours.services[key]
@@ -144,6 +151,15 @@ def test_engine_stores_what_the_translation_says(rendered: tuple[Path, Any]) -> 
     networks: list[str] = []
     try:
         for net in project.networks.values():
+            if net.external:
+                # What a run creates for it: the shared egress network, with inter-container traffic off.
+                ensure_shared_network(backend, net.name)
+                ensure_shared_network(backend, net.name)  # a second run finds it: not an error
+                networks.append(api.inspect_network(net.name)["Id"])
+                info = api.inspect_network(networks[-1])
+                assert not info["Internal"] and info["Labels"]["sandbox.role"] == "egress"
+                assert info["Options"]["com.docker.network.bridge.enable_icc"] == "false"
+                continue
             networks.append(backend.create_network(net))
             info = api.inspect_network(networks[-1])
             assert info["Internal"] == net.internal and info["EnableIPv6"] == net.enable_ipv6

@@ -21,7 +21,7 @@ from sandbox.config import parse_config_text
 from sandbox.docker import DockerSettings, FakeBackend, FakeProcess, SkillsCache
 from sandbox.options import RunOptions
 from sandbox.plan import PlanInputs, SandboxPlan, compute_plan
-from sandbox.render import RunSite, render_context
+from sandbox.render import EGRESS_NETWORK, RunSite, render_context
 
 SECRET = "sk-ant-SECRET-value-7f3a"
 TOML = """
@@ -137,7 +137,8 @@ class Env:
     def leftovers(self) -> dict[str, Any]:
         return {
             "containers": [c.spec.name for c in self.backend.containers.values()],
-            "networks": [n.name for n in self.backend.networks.values()],
+            # The shared egress network is kept between runs by design (see compose.yaml.j2).
+            "networks": [n.name for n in self.backend.networks.values() if n.name != EGRESS_NETWORK],
             "temp": [p.name for p in self.temp_root.iterdir()] if self.temp_root.exists() else [],
         }
 

@@ -35,8 +35,9 @@ def test_networks(project) -> None:  # type: ignore[no-untyped-def]
     internal, egress = compose.networks["internal"], compose.networks["egress"]
     assert internal.name == "sandbox-abc_internal" and internal.internal
     assert internal.subnet == "10.201.7.0/24" and internal.ip_range == "10.201.7.128/25"
-    assert not egress.internal and egress.name == "sandbox-abc_egress"
-    assert not internal.enable_ipv6 and not egress.enable_ipv6
+    # The egress side is one shared network (kept between runs), not a per-run one.
+    assert egress.external and not egress.internal and egress.name == "sandbox-egress"
+    assert not internal.external and not internal.enable_ipv6 and not egress.enable_ipv6
     assert internal.labels["sandbox.run"] == "r1" and internal.labels["sandbox.tool"] == "perstack-sandbox"
 
 
@@ -75,7 +76,7 @@ def test_proxy_container(project) -> None:  # type: ignore[no-untyped-def]
     assert proxy.security_opt == ("no-new-privileges:true",)
     assert proxy.user not in (None, "", "root", "0", "0:0")
     attachments = {a.network: a.ipv4_address for a in proxy.networks}
-    assert attachments == {"sandbox-abc_internal": "10.201.7.2", "sandbox-abc_egress": None}
+    assert attachments == {"sandbox-abc_internal": "10.201.7.2", "sandbox-egress": None}
     assert [m.target for m in proxy.mounts] == ["/etc/squid/sandbox"] and proxy.mounts[0].read_only
     assert proxy.mounts[0].source == str(tmp / "ctx" / "proxy" / "config")
 
@@ -126,3 +127,10 @@ def test_volumes_must_be_bind_long_syntax(tmp_path: Path) -> None:
 def test_unknown_network_reference_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RenderError, match="unknown network"):
         parse_compose("name: p\nservices:\n  s:\n    image: img\n    networks: [nope]\n", tmp_path)
+
+
+def test_external_network_takes_a_name_only(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    text = "name: p\nservices: {}\nnetworks:\n  egress:\n    name: shared\n    external: true\n"
+    assert parse_compose(text, tmp_path).networks["egress"].external
+    with pytest.raises(RenderError, match="external network takes `name` only"):
+        parse_compose(text + "    internal: true\n", tmp_path)

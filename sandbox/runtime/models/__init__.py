@@ -14,6 +14,7 @@ Heavy imports (SDKs, pydantic_ai) happen inside the functions: this module is im
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import threading
 from collections.abc import Mapping
@@ -25,7 +26,15 @@ if TYPE_CHECKING:
     from pydantic_ai.models import Model
     from pydantic_ai.settings import ModelSettings
 
-__all__ = ["aclose_model", "build_model", "build_model_settings", "thinking_budget_tokens"]
+__all__ = [
+    "aclose_model",
+    "build_model",
+    "build_model_settings",
+    "prepare_http_client",
+    "prewarm",
+    "thinking_budget_tokens",
+    "wait_for_prewarm",
+]
 
 _EFFORTS = ("minimal", "low", "medium", "high")
 # Token budgets for providers that take a number (Anthropic, Gemini); Perstack's named levels map here.
@@ -71,6 +80,11 @@ def _import_all(provider: str) -> None:
             importlib.import_module(name)
         except ImportError:
             return
+    # pydantic-ai loads genai-prices' price table when a model is constructed (~0.17 s here): load it now.
+    with contextlib.suppress(Exception):
+        from genai_prices.data_snapshot import get_snapshot
+
+        get_snapshot()
 
 
 def prewarm(provider: str) -> None:
@@ -95,7 +109,33 @@ def prewarm(provider: str) -> None:
     _prewarm_thread.start()
 
 
-def _wait_for_prewarm() -> None:
+_ready_http_clients: dict[str, Any] = {}
+
+
+def prepare_http_client(provider: str) -> None:
+    """Build the provider SDK's default HTTP client ahead of the run (a standby sandbox does this).
+
+    With the sandbox's proxy variables set, the SDK's client makes an SSL context per proxy mount, each
+    loading the CA bundle: ~0.1 s of a run's start, with nothing secret in it. The next `build_model` for
+    `provider` takes this client (once) instead of having the SDK make one.
+    """
+    with contextlib.suppress(Exception):
+        if provider == "anthropic":
+            from anthropic import DefaultAsyncHttpxClient as AnthropicHttp
+
+            _ready_http_clients[provider] = AnthropicHttp()
+        elif provider == "openai":
+            from openai import DefaultAsyncHttpxClient as OpenAIHttp
+
+            _ready_http_clients[provider] = OpenAIHttp()
+
+
+def _take_http_client(provider: str) -> Any:
+    return _ready_http_clients.pop(provider, None)
+
+
+def wait_for_prewarm() -> None:
+    """Block until `prewarm`'s imports are done (returns at once when it was never called)."""
     if _prewarm_thread is not None:
         _prewarm_thread.join()
 
@@ -110,7 +150,7 @@ def build_model(
     """
     from sandbox.config import provider_spec
 
-    _wait_for_prewarm()
+    wait_for_prewarm()
     try:
         spec = provider_spec(provider)
     except ValueError as exc:
@@ -135,6 +175,7 @@ def _anthropic(
         default_headers=_headers(setting),
         max_retries=0,
         timeout=timeout_s,
+        http_client=_take_http_client("anthropic"),
     )
     return AnthropicModel(model_name, provider=AnthropicProvider(anthropic_client=client))
 
@@ -165,6 +206,7 @@ def _openai(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
         timeout_s,
         organization=_setting(setting, "organization") or env.get("OPENAI_ORGANIZATION") or None,
         project=_setting(setting, "project") or env.get("OPENAI_PROJECT") or None,
+        http_client=_take_http_client("openai"),
     )
     return OpenAIChatModel(model_name, provider=OpenAIProvider(openai_client=client))
 
