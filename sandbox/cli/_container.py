@@ -215,6 +215,9 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
         print("sandbox: standby not claimed in time; exiting", file=sys.stderr, flush=True)
         return 0
     raw = sys.stdin.readline()
+    if not raw:
+        print("sandbox: standby's stdin closed before a run claimed it; exiting", file=sys.stderr, flush=True)
+        return 0
     try:
         payload = json.loads(raw)
         run_args = [str(a) for a in payload.pop("args")]

@@ -40,6 +40,14 @@ def _reasoning(value: str | None) -> str | int | None:
     return value
 
 
+def _preload_docker_sdk() -> None:
+    """Import the Docker SDK (~80 ms) on a thread while this one loads the config and plans."""
+    import importlib
+    import threading
+
+    threading.Thread(target=importlib.import_module, args=("sandbox.docker._sdk",), daemon=True).start()
+
+
 def run_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     query: Annotated[str | None, typer.Argument(help="The query (omit with -i when resuming).")] = None,
@@ -105,6 +113,8 @@ def run_command(
     ws = (workspace or Path.cwd()).resolve()
     if not ws.is_dir():
         abort(f"--workspace {ws}: not a directory")
+    if runtime == "docker" and not dry_run:
+        _preload_docker_sdk()
 
     prepared = prepare(
         expert,

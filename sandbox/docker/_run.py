@@ -238,6 +238,7 @@ class _DockerRun:
         self.wall_clock_s = 0.0
         self.marks: dict[str, float] = {}
         self.standby: StandbyRecord | None = None
+        self._background: list[Future[Any]] = []  # removals of unusable standbys; teardown waits for them
         self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -490,7 +491,7 @@ class _DockerRun:
             return None
         connecting.result()
         for old in expired:
-            self.pool.submit(remove_standby, self.backend, old)
+            self._background.append(self.pool.submit(remove_standby, self.backend, old))
         if record is None:
             return None
         # Ours from here on: a signal now must still tear it down.
@@ -504,7 +505,7 @@ class _DockerRun:
             return record
         # Its runtime quit (idle timeout, killed): remove it in the background and build a fresh sandbox.
         self.containers, self.run_dir, self.networks, self.network_names = {}, None, [], {}
-        self.pool.submit(remove_standby, self.backend, record)
+        self._background.append(self.pool.submit(remove_standby, self.backend, record))
         return None
 
     def _take_over(self, record: StandbyRecord, payload: dict[str, Any],
@@ -513,11 +514,12 @@ class _DockerRun:
         backend = self.backend
         self.proxy_url = record.proxy_url
         deadline = time.time() + wall + min(30.0, wall)
-        proxy = backend.attach(record.containers["proxy"], stdin=False, logs=True)
-        self.streams.append(proxy)
-        self._thread(lambda: self._read_proxy(proxy), "sandbox-proxy-log")
+        attaching = self.pool.submit(backend.attach, record.containers["proxy"], stdin=False, logs=True)
         stream = backend.attach(record.containers["expert"], stdin=True)
         self.streams.append(stream)
+        proxy = attaching.result()
+        self.streams.append(proxy)
+        self._thread(lambda: self._read_proxy(proxy), "sandbox-proxy-log")
         job = {"args": container_args(self.options, self.job_id, deadline=deadline), **payload}
         stream.send((json.dumps(job, separators=(",", ":")) + "\n").encode())
         self.status("expert", "running", f"standby {record.id}")
@@ -886,6 +888,9 @@ class _DockerRun:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             if self.run_dir.exists():
                 problems.append(f"temp dir {self.run_dir}")
+        for future in self._background:
+            with contextlib.suppress(Exception):
+                future.result(timeout=60)
         for thread in self._threads:
             thread.join(timeout=2)
         self.pool.shutdown(wait=False, cancel_futures=True)

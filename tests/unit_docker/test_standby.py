@@ -1,0 +1,156 @@
+"""Standby pool bookkeeping (no engine): what a key covers, atomic claims, expiry, and the standby runtime's
+own contract (ready line, idle exit, payload checks) run as a real subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from sandbox.config import parse_config_text
+from sandbox.docker._standby import READY_LINE, StandbyPool, StandbyRecord, standby_key, standby_labels
+from sandbox.plan import PlanInputs, compute_plan
+
+TOML = """
+model = "claude-x"
+[provider]
+providerName = "anthropic"
+[experts."a"]
+instruction = "x"
+"""
+
+
+def key(tmp_path: Path, **inputs: object) -> str:
+    cfg, _ = parse_config_text(TOML, "perstack.toml")
+    fields: dict[str, object] = {"expert_key": "a", "runtime": "docker", "env": {}}
+    fields.update({k: v for k, v in inputs.items() if k not in ("workspace", "uid", "ca")})
+    plan = compute_plan(cfg, PlanInputs(**fields))  # type: ignore[arg-type]
+    workspace = inputs.get("workspace", tmp_path)
+    assert isinstance(workspace, Path)
+    return standby_key(plan=plan, config=cfg, workspace=workspace, uid=int(str(inputs.get("uid", 1000))),
+                       gid=1000, hidden=(), ca=inputs.get("ca"))  # type: ignore[arg-type]
+
+
+def test_the_key_covers_what_shapes_the_sandbox_and_nothing_else(tmp_path: Path) -> None:
+    base = key(tmp_path)
+    assert key(tmp_path) == base
+    assert key(tmp_path, model="claude-other") == base  # a run argument, not the sandbox
+    assert key(tmp_path, env={"ANTHROPIC_API_KEY": "k"}) == base  # values arrive per run
+    (tmp_path / "w2").mkdir()
+    for changed in (
+        key(tmp_path, workspace=tmp_path / "w2"),
+        key(tmp_path, uid=1001),
+        key(tmp_path, memory="1g"),
+        key(tmp_path, allow_private=("gw.corp:8443",)),
+        key(tmp_path, base_image="other:1"),
+        key(tmp_path, ca=b"-----BEGIN CERTIFICATE-----\n"),
+    ):
+        assert changed != base
+
+
+def record(key: str, rid: str, *, expires: float, created: float = 0.0) -> StandbyRecord:
+    return StandbyRecord(id=rid, key=key, expert="a", containers={"proxy": "p" + rid, "expert": "e" + rid},
+                         networks={"n" + rid: "net"}, run_dir="/nonexistent", proxy_url=None, env_names=(),
+                         created=created, expires=expires, refill=("warm", "a"), refill_cwd="/")
+
+
+def test_records_round_trip_and_hold_no_values(tmp_path: Path) -> None:
+    pool = StandbyPool(tmp_path)
+    rec = record("k1", "r1", expires=time.time() + 600)
+    pool.add(rec)
+    assert pool.records("k1") == [rec]
+    path = tmp_path / "k1" / "r1.json"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert set(json.loads(path.read_text())) == {
+        "id", "key", "expert", "containers", "networks", "run_dir", "proxy_url", "env_names", "created",
+        "expires", "refill", "refill_cwd",
+    }
+
+
+def test_one_standby_goes_to_exactly_one_claimer(tmp_path: Path) -> None:
+    pool = StandbyPool(tmp_path)
+    pool.add(record("k", "only", expires=time.time() + 600))
+    got: list[StandbyRecord | None] = []
+    barrier = threading.Barrier(8)
+
+    def claimer() -> None:
+        barrier.wait()
+        got.append(StandbyPool(tmp_path).claim("k")[0])
+
+    threads = [threading.Thread(target=claimer) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.id for r in got if r is not None] == ["only"]
+    assert pool.records("k") == [] and pool.claim("k") == (None, [])
+
+
+def test_claim_skips_expired_ones_and_hands_them_over_for_removal(tmp_path: Path) -> None:
+    pool = StandbyPool(tmp_path)
+    now = 1_000_000.0
+    pool.add(record("k", "old", expires=now + 3, created=1))  # within the 5 s margin: counts as expired
+    pool.add(record("k", "live", expires=now + 600, created=2))
+    pool.add(record("other", "x", expires=now + 600))
+    live, expired = pool.claim("k", now=now)
+    assert live is not None and live.id == "live"
+    assert [r.id for r in expired] == ["old"]
+    assert pool.records("k") == [] and [r.id for r in pool.records()] == ["x"]
+
+
+def test_fill_lock_lets_one_filler_in(tmp_path: Path) -> None:
+    pool = StandbyPool(tmp_path)
+    with pool.filling("k") as first:
+        assert first
+        with StandbyPool(tmp_path).filling("k") as second:
+            assert not second
+    with pool.filling("k") as again:
+        assert again
+
+
+def test_standby_labels_have_a_deadline_but_no_owner() -> None:
+    labels = standby_labels(run_id="r", key="k", deadline=123.0)
+    assert labels["sandbox.standby"] == "k" and labels["sandbox.deadline"] == "123"
+    assert "sandbox.owner" not in labels and "sandbox.host" not in labels
+
+
+def _standby(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
+    config = tmp_path / "perstack.json"
+    config.write_text(json.dumps({"model": "claude-x", "provider": {"providerName": "anthropic"},
+                                  "experts": {"a": {"instruction": "x"}}}))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
+    env["SANDBOX_CONFIG"] = str(config)
+    argv = [sys.executable, "-m", "sandbox", "internal", "container-run", "--standby", *extra]
+    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env, cwd=tmp_path)
+
+
+def test_standby_runtime_says_ready_then_exits_when_nobody_claims_it(tmp_path: Path) -> None:
+    proc = _standby(tmp_path, "--idle", "0.5")
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.wait(timeout=120) == 0  # stdin stays open, as a standby's does: the idle timeout ends it
+    lines = proc.stderr.read().splitlines()
+    assert lines[0] == READY_LINE and "not claimed in time" in lines[-1]
+    assert proc.stdout.read() == ""
+    proc.stdin.close()  # type: ignore[union-attr]
+
+
+def test_standby_runtime_exits_when_its_stdin_closes(tmp_path: Path) -> None:
+    proc = _standby(tmp_path, "--idle", "60")
+    out, err = proc.communicate("", timeout=120)
+    assert proc.returncode == 0 and "stdin closed" in err and out == ""
+
+
+@pytest.mark.parametrize("payload", ["not json", '{"env": {}}', '{"args": 3}'])
+def test_standby_runtime_rejects_a_job_without_args(tmp_path: Path, payload: str) -> None:
+    proc = _standby(tmp_path, "--idle", "60")
+    assert proc.stderr is not None and proc.stdin is not None
+    assert proc.stderr.readline().strip() == READY_LINE
+    out, err = proc.communicate(payload + "\n", timeout=60)
+    assert proc.returncode == 2 and 'one JSON line with "args"' in err and out == ""
