@@ -908,11 +908,7 @@ class _DockerRun:
 
     def _remove_all(self, backend: ContainerBackend, problems: list[str]) -> None:
         """Containers in parallel; each network as soon as the containers attached to it are gone."""
-        def timed_remove(svc: str, cid: str) -> None:
-            backend.remove_container(cid)
-            self.mark(f"rm-{svc}")
-
-        removals = {svc: self.pool.submit(timed_remove, svc, cid)
+        removals = {svc: self.pool.submit(backend.remove_container, cid)
                     for svc, cid in self.containers.items()}
 
         def remove_network(nid: str) -> None:
@@ -922,9 +918,7 @@ class _DockerRun:
                 if spec is None or any(a.network == name for a in spec.networks):
                     with contextlib.suppress(Exception):
                         future.result(timeout=60)
-            self.mark(f"rmnet-start-{name}")
             backend.remove_network(nid)
-            self.mark(f"rmnet-{name}")
 
         networks = [(nid, self.pool.submit(remove_network, nid)) for nid in self.networks]
         for what, future in [*((f"container {s}", f) for s, f in removals.items()),

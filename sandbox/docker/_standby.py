@@ -202,14 +202,19 @@ class StandbyPool:
             mine.unlink()
         return True
 
+    def keys(self) -> list[str]:
+        """Every key with a directory here."""
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+
     @contextlib.contextmanager
-    def filling(self, key: str) -> Iterator[bool]:
-        """Hold the key's fill lock for the block; yields False (at once) if another process holds it."""
+    def filling(self, key: str, *, wait: bool = False) -> Iterator[bool]:
+        """Hold the key's fill lock for the block; yields False (at once) if another process holds it,
+        unless `wait`, which blocks until that process is done (so `--stop` also gets what it was making)."""
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(folder / ".fill.lock", "a+") as handle:
             try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
             except OSError:
                 yield False
                 return

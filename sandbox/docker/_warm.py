@@ -77,12 +77,18 @@ def _split(pool: StandbyPool, key: str) -> tuple[list[StandbyRecord], list[Stand
 
 
 def stop_pool(pool: StandbyPool, backend: ContainerBackend, key: str | None = None) -> list[str]:
-    """Remove the standbys of `key` (every key's when None); their ids. Problems raise DockerError."""
+    """Remove the standbys of `key` (every key's when None); their ids. Problems raise DockerError.
+
+    Each key's fill lock is taken first (waiting), so a standby a refill is still making is removed too
+    instead of appearing right after.
+    """
     removed, problems = [], []
-    for record in pool.records(key):
-        if pool.take(record):
-            problems += remove_standby(backend, record)
-            removed.append(record.id)
+    for each in [key] if key else pool.keys():
+        with pool.filling(each, wait=True):
+            for record in pool.records(each):
+                if pool.take(record):
+                    problems += remove_standby(backend, record)
+                    removed.append(record.id)
     if problems:
         raise DockerError("could not remove: " + "; ".join(problems), hint="run `sandbox clean --all`")
     return removed

@@ -154,3 +154,19 @@ def test_standby_runtime_rejects_a_job_without_args(tmp_path: Path, payload: str
     assert proc.stderr.readline().strip() == READY_LINE
     out, err = proc.communicate(payload + "\n", timeout=60)
     assert proc.returncode == 2 and 'one JSON line with "args"' in err and out == ""
+
+
+def test_stop_waits_for_a_fill_in_flight_and_removes_its_standby(tmp_path: Path) -> None:
+    from sandbox.docker import FakeBackend
+    from sandbox.docker._warm import stop_pool
+
+    pool = StandbyPool(tmp_path)
+    done: list[list[str]] = []
+    with pool.filling("k"):
+        stopper = threading.Thread(target=lambda: done.append(stop_pool(StandbyPool(tmp_path), FakeBackend())))
+        stopper.start()
+        time.sleep(0.3)
+        assert not done  # blocked on the fill lock
+        pool.add(record("k", "late", expires=time.time() + 600))  # what the filler was making
+    stopper.join(timeout=10)
+    assert done == [["late"]] and pool.records() == []
