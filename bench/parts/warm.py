@@ -26,7 +26,7 @@ from typing import Any
 from ..harness import BenchError, log, timed
 from ..reference import ReferenceFlow
 from ..report import Row, fmt_seconds, fmt_summary
-from ..stats import Summary, Target, evaluate, ratio, summarize
+from ..stats import MET, NOT_MET, Summary, Target, evaluate, ratio, summarize
 from . import Context, PartResult
 
 __all__ = ["TARGET", "chart_series", "phase_text", "run_warm"]
@@ -190,6 +190,21 @@ def run_warm(ctx: Context) -> PartResult:
                 fmt_summary(complete),
                 bare_text,
                 ratio(complete.median, bare.median),
+            )
+        )
+    standby = _summary(ws["series"].get("standbyTotal"))
+    if standby is not None:
+        standby_ratio = ratio(standby.median, bare.median)
+        result.data["ratios"]["standbyTotalVsBare"] = standby_ratio
+        result.rows.append(
+            Row(
+                "warm",
+                "ours with a standby (`sandbox warm`, pool of 1): total wall time, CLI start to exit",
+                fmt_summary(standby),
+                bare_text,
+                standby_ratio,
+                "<= 3x bare",
+                MET if standby_ratio is not None and TARGET.holds(standby_ratio) else NOT_MET,
             )
         )
     if ws.get("phases"):

@@ -163,7 +163,8 @@ def test_stop_waits_for_a_fill_in_flight_and_removes_its_standby(tmp_path: Path)
     pool = StandbyPool(tmp_path)
     done: list[list[str]] = []
     with pool.filling("k"):
-        stopper = threading.Thread(target=lambda: done.append(stop_pool(StandbyPool(tmp_path), FakeBackend())))
+        other = StandbyPool(tmp_path)
+        stopper = threading.Thread(target=lambda: done.append(stop_pool(other, FakeBackend())))
         stopper.start()
         time.sleep(0.3)
         assert not done  # blocked on the fill lock
