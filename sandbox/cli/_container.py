@@ -27,8 +27,11 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from sandbox.config import PerstackConfig
 
 __all__ = ["finish", "run_in_container", "run_standby", "wait_for_proxy"]
 
@@ -79,6 +82,20 @@ def wait_for_proxy(url: str | None, timeout: float = _PROXY_WAIT_S) -> str | Non
     return f"the sandbox's proxy at {host}:{port} did not accept connections within {timeout:.0f}s ({last})"
 
 
+def _config_path(source: Mapping[str, str]) -> Path:
+    return Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
+
+
+def _wait_for_proxy_in_background(source: Mapping[str, str]) -> tuple[threading.Thread, list[str]]:
+    """Start `wait_for_proxy` on a thread; join the thread, then the list holds its error, if any."""
+    errors: list[str] = []
+    url = source.get("SANDBOX_PROXY_URL")
+    waiter = threading.Thread(target=lambda: errors.extend(filter(None, [wait_for_proxy(url)])),
+                              name="sandbox-proxy-wait", daemon=True)
+    waiter.start()
+    return waiter, errors
+
+
 def _arm_deadline(deadline: float | None) -> None:
     if deadline is None:
         return
@@ -109,28 +126,29 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
 
 
 def run_in_container(
-    argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None
+    argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None,
+    config: PerstackConfig | None = None,
 ) -> int:
-    """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code."""
+    """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code.
+
+    `config`: the mounted config, already validated (a standby did it, and its provider imports, while it
+    waited); otherwise it is read here while the provider's imports start on a thread.
+    """
     source = dict(os.environ if environ is None else environ)
     args = _parser().parse_args(argv)
     _arm_deadline(args.deadline)
-    proxy_error: list[str] = []
-    waiter = threading.Thread(
-        target=lambda: proxy_error.extend(filter(None, [wait_for_proxy(source.get("SANDBOX_PROXY_URL"))])),
-        name="sandbox-proxy-wait",
-        daemon=True,
-    )
-    waiter.start()
-    config_path = Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
-    _prewarm_provider(args.provider, config_path)
+    waiter, proxy_error = _wait_for_proxy_in_background(source)
+    config_path = _config_path(source)
+    if config is None:
+        _prewarm_provider(args.provider, config_path)
 
     from sandbox.config import PerstackConfig
     from sandbox.events import Checkpoint, JsonlWriter
     from sandbox.options import RunOptions
     from sandbox.runtime import run_native
 
-    config = PerstackConfig.model_validate_json(config_path.read_bytes())
+    if config is None:
+        config = PerstackConfig.model_validate_json(config_path.read_bytes())
     # Exactly the plan's variables: the proxy/infrastructure ones set on the container plus the secrets.
     env = dict(source)
     env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
@@ -189,18 +207,14 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
 
     args = _standby_parser().parse_args(argv)
     source = dict(os.environ if environ is None else environ)
-    config_path = Path(source.get("SANDBOX_CONFIG", "/sandbox/expert/perstack.json"))
-    errors: list[str] = []
-    waiter = threading.Thread(target=lambda: errors.extend(filter(None, [
-        wait_for_proxy(source.get("SANDBOX_PROXY_URL"))])), name="sandbox-proxy-wait", daemon=True)
-    waiter.start()
+    waiter, errors = _wait_for_proxy_in_background(source)
 
     from sandbox.config import PerstackConfig
     from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
 
     _preload_run_modules()
 
-    config = PerstackConfig.model_validate_json(config_path.read_bytes())
+    config = PerstackConfig.model_validate_json(_config_path(source).read_bytes())
     provider = args.provider or (config.provider.provider_name if config.provider else None) or "anthropic"
     models.prewarm(provider)
     models.wait_for_prewarm()
@@ -224,7 +238,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     except (ValueError, KeyError, TypeError, AttributeError):
         print("error: a standby expects one JSON line with \"args\" on stdin", file=sys.stderr, flush=True)
         return 2
-    return run_in_container(run_args, payload, environ=source)
+    return run_in_container(run_args, payload, environ=source, config=config)
 
 
 def _preload_run_modules() -> None:

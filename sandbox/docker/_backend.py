@@ -33,6 +33,7 @@ __all__ = [
     "ContainerState",
     "Mount",
     "NetworkAttachment",
+    "NetworkExists",
     "NetworkSpec",
     "ObjectInfo",
     "SubnetTaken",
@@ -40,6 +41,10 @@ __all__ = [
 
 STDOUT = 1
 STDERR = 2
+
+
+class NetworkExists(RunError):  # noqa: N818 - reads as the condition the caller accepts
+    """A network of that name exists already (the shared egress network another run created)."""
 
 
 class SubnetTaken(RunError):  # noqa: N818 - reads as the condition the caller retries on
@@ -195,7 +200,8 @@ class ContainerBackend(Protocol):
 
     # networks
     def create_network(self, spec: NetworkSpec) -> str:
-        """Create a network and return its id. Raises `SubnetTaken` when the subnet overlaps another."""
+        """Create a network and return its id. Raises `SubnetTaken` when the subnet overlaps another and
+        `NetworkExists` when the name is taken."""
 
     def remove_network(self, ref: str) -> None:
         """Remove a network (idempotent)."""

@@ -26,6 +26,7 @@ from ._backend import (
     BuildRequest,
     ContainerSpec,
     ContainerState,
+    NetworkExists,
     NetworkSpec,
     ObjectInfo,
     SubnetTaken,
@@ -245,7 +246,7 @@ class FakeBackend:
         self._check(f"create_network:{spec.name}")
         with self._lock:
             if any(n.name == spec.name for n in self.networks.values()):
-                raise RunError(f"creating network {spec.name} failed: network {spec.name} already exists")
+                raise NetworkExists(f"creating network {spec.name}: network {spec.name} already exists")
             if spec.subnet:
                 mine = ipaddress.ip_network(spec.subnet)
                 used = [*self.taken_subnets, *(n.subnet for n in self.networks.values() if n.subnet)]

@@ -61,11 +61,19 @@ from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
 from sandbox.render import RenderedContext, RunSite, render_context
 
-from ._backend import STDOUT, AttachedStream, ContainerBackend, ContainerSpec, NetworkSpec, SubnetTaken
+from ._backend import (
+    STDOUT,
+    AttachedStream,
+    ContainerBackend,
+    ContainerSpec,
+    NetworkExists,
+    NetworkSpec,
+    SubnetTaken,
+)
 from ._build import BuildCancelled, ImageSet, SkillsCache, ensure_images, format_skills
 from ._compose import ComposeProject, load_compose
 from ._gc import collect_leftovers, make_run_dir
-from ._labels import JOB_LABEL, ROLE_LABEL, RUN_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
+from ._labels import JOB_LABEL, ROLE_LABEL, RUN_LABEL, TOOL_LABEL, TOOL_NAME, _proc_start, run_labels
 from ._lines import LineSplitter
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, TeeReporter
 from ._proxylog_feed import ProxyFeed
@@ -565,19 +573,8 @@ class _DockerRun:
         return record
 
     def _up_standby(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec) -> None:
-        backend = self.backend
-        self.specs = {"proxy": proxy_spec, "expert": expert_spec}
-        proxy = self.pool.submit(backend.create_container, proxy_spec)
-        cid = backend.create_container(expert_spec)
-        self.containers["expert"] = cid
-        self.containers["proxy"] = proxy.result()
-        stream = backend.attach(cid, stdin=False)
-        self.streams.append(stream)
-        backend.start_container(cid)
-        try:
-            backend.start_container(self.containers["proxy"])
-        except DockerError as exc:
-            raise RunError(f"the proxy failed to start: {exc}") from exc
+        """Start the standby's containers and wait for its runtime's ready line (or its last words)."""
+        stream = self._start_containers(proxy_spec, expert_spec, stdin=False, proxy_log=False)
         tail: deque[str] = deque(maxlen=20)
         splitter = LineSplitter()
         timer = self._timer(_STANDBY_READY_S, stream.close)
@@ -654,18 +651,30 @@ class _DockerRun:
 
     def _up(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec,
             payload: Mapping[str, Any]) -> AttachedStream:
+        """Start both containers and hand the Expert its one stdin line (then EOF)."""
+        stream = self._start_containers(proxy_spec, expert_spec, stdin=True, proxy_log=True)
+        stream.send((json.dumps(payload, separators=(",", ":")) + "\n").encode())
+        stream.close_stdin()
+        return stream
+
+    def _start_containers(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec, *, stdin: bool,
+                          proxy_log: bool) -> AttachedStream:
+        """Create and start the proxy and the Expert in parallel; the Expert's stream, attached before start.
+
+        `proxy_log`: follow the proxy's output (access events, and "the proxy died" stops the Expert). A
+        standby being made does not: `sandbox warm` exits once it is ready, and the run follows it then.
+        """
         backend = self.backend
-
         self.specs = {"proxy": proxy_spec, "expert": expert_spec}
-
         expert_started = threading.Event()
 
         def up_proxy() -> None:
             cid = backend.create_container(proxy_spec)
             self.containers["proxy"] = cid
-            stream = backend.attach(cid, stdin=False)
-            self.streams.append(stream)
-            self._thread(lambda: self._read_proxy(stream), "sandbox-proxy-log")
+            if proxy_log:
+                stream = backend.attach(cid, stdin=False)
+                self.streams.append(stream)
+                self._thread(lambda: self._read_proxy(stream), "sandbox-proxy-log")
             self.status("proxy", "starting")
             # The Expert's start-up (Python, the runtime's imports) is the critical path and the proxy is
             # needed only when it makes its first request: let the engine start the Expert first.
@@ -679,7 +688,7 @@ class _DockerRun:
         def up_expert() -> AttachedStream:
             cid = backend.create_container(expert_spec)
             self.containers["expert"] = cid
-            stream = backend.attach(cid, stdin=True)
+            stream = backend.attach(cid, stdin=stdin)
             self.streams.append(stream)
             self.status("expert", "starting")
             try:
@@ -703,8 +712,6 @@ class _DockerRun:
         if errors:
             raise errors[0]
         assert stream is not None
-        stream.send((json.dumps(payload, separators=(",", ":")) + "\n").encode())
-        stream.close_stdin()
         return stream
 
     # ------------------------------------------------------------------------------------------ proxy log
@@ -949,22 +956,20 @@ def ensure_shared_network(backend: ContainerBackend, name: str) -> None:
     """
     spec = NetworkSpec(name=name, labels={TOOL_LABEL: TOOL_NAME, ROLE_LABEL: "egress"},
                        options={"com.docker.network.bridge.enable_icc": "false"})
-    try:
+    with contextlib.suppress(NetworkExists):
         backend.create_network(spec)
-    except RunError as exc:
-        if "already exists" not in str(exc):
-            raise
 
 
 def _process_age(at: float) -> float | None:
     """How long this process had been running at perf_counter() `at` (Linux; 10 ms resolution)."""
+    start = _proc_start(os.getpid())
     try:
-        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[-1].split()[19])
         uptime = float(Path("/proc/uptime").read_text().split()[0])
     except (OSError, ValueError, IndexError):
         return None
-    age_now = uptime - ticks / os.sysconf("SC_CLK_TCK")
-    return age_now - (time.perf_counter() - at)
+    if start is None or not start.isdigit():
+        return None
+    return uptime - int(start) / os.sysconf("SC_CLK_TCK") - (time.perf_counter() - at)
 
 
 def _hidden_paths(options: RunOptions) -> tuple[str, ...]:

@@ -35,6 +35,7 @@ from ._backend import (
     BuildRequest,
     ContainerSpec,
     ContainerState,
+    NetworkExists,
     NetworkSpec,
     ObjectInfo,
     SubnetTaken,
@@ -91,6 +92,8 @@ def map_docker_errors(action: str, environ: Mapping[str, str] | None = None) -> 
         text = _explanation(exc)
         if "Pool overlaps" in text or "overlaps with" in text:
             raise SubnetTaken(f"{action}: {text}") from exc
+        if exc.status_code == 409 and "already exists" in text:
+            raise NetworkExists(f"{action}: {text}") from exc
         raise RunError(f"{action} failed: {text}") from exc
     except (requests.exceptions.Timeout, TimeoutError) as exc:
         raise DockerError(f"the Docker engine did not answer in time ({action})", hint=_START_HINT) from exc

@@ -66,7 +66,9 @@ __all__ = [
 STANDBY_LABEL = "sandbox.standby"
 """Label on a standby's containers and networks: its key (so `sandbox warm --stop` can find them)."""
 
-_READY_LINE = "sandbox: standby ready"
+READY_LINE = "sandbox: standby ready"
+"""What the standby runtime prints on stderr once its imports are done and the proxy is up."""
+_EXPIRY_MARGIN_S = 5.0  # a standby this close to its idle timeout counts as gone: its runtime may quit now
 
 
 def standby_key(*, plan: SandboxPlan, config: PerstackConfig, workspace: Path, uid: int, gid: int,
@@ -110,6 +112,10 @@ class StandbyRecord:
     expires: float
     refill: Sequence[str] = ()  # `sandbox warm` arguments that top the pool up again ("" = none)
     refill_cwd: str = ""
+
+    def live(self, now: float) -> bool:
+        """Whether a run may still claim it at `now` (its runtime has not reached its idle timeout)."""
+        return self.expires - _EXPIRY_MARGIN_S > now
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -162,10 +168,8 @@ class StandbyPool:
 
     def records(self, key: str | None = None) -> list[StandbyRecord]:
         """Unclaimed records (of one key, or all), oldest first; unreadable files are skipped."""
-        folders = [self._dir(key)] if key else (sorted(p for p in self.root.iterdir() if p.is_dir())
-                                                if self.root.is_dir() else [])
         out: list[StandbyRecord] = []
-        for folder in folders:
+        for folder in (self._dir(k) for k in ([key] if key else self.keys())):
             with contextlib.suppress(OSError):
                 for path in folder.glob("*.json"):
                     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
@@ -184,7 +188,7 @@ class StandbyPool:
         for record in self.records(key):
             if not self.take(record):
                 continue
-            if record.expires - 5 <= current:
+            if not record.live(current):
                 expired.append(record)
                 continue
             return record, expired
@@ -224,12 +228,9 @@ class StandbyPool:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-READY_LINE = _READY_LINE
-
-
 def is_ready_line(line: str) -> bool:
-    """The line the standby runtime prints on stderr once its imports are done and the proxy is up."""
-    return line.strip() == _READY_LINE
+    """Whether `line` is the standby runtime's `READY_LINE`."""
+    return line.strip() == READY_LINE
 
 
 def standby_labels(*, run_id: str, key: str, deadline: float) -> dict[str, str]:

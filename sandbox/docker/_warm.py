@@ -30,7 +30,7 @@ class WarmReport:
     key: str
     ready: list[StandbyRecord] = field(default_factory=list)  # live standbys of the key, after the call
     created: list[str] = field(default_factory=list)  # ids made by this call
-    removed: list[str] = field(default_factory=list)  # ids removed (expired, or --stop)
+    removed: list[str] = field(default_factory=list)  # ids of expired standbys removed on the way
     busy: bool = False  # another process held the key's fill lock; nothing was created
 
 
@@ -73,7 +73,7 @@ def warm_pool(options: RunOptions, plan: SandboxPlan, *, count: int, ttl: float,
 def _split(pool: StandbyPool, key: str) -> tuple[list[StandbyRecord], list[StandbyRecord]]:
     now = time.time()
     records = pool.records(key)
-    return [r for r in records if r.expires - 5 > now], [r for r in records if r.expires - 5 <= now]
+    return [r for r in records if r.live(now)], [r for r in records if not r.live(now)]
 
 
 def stop_pool(pool: StandbyPool, backend: ContainerBackend, key: str | None = None) -> list[str]:

@@ -54,6 +54,28 @@ def test_the_key_covers_what_shapes_the_sandbox_and_nothing_else(tmp_path: Path)
         assert changed != base
 
 
+def test_the_key_follows_the_installed_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edited installation makes new images, so it must never meet a standby of the old ones."""
+    import sandbox.render._wheel as wheel
+
+    base = key(tmp_path)
+    monkeypatch.setattr(wheel, "installation_fingerprint", lambda: "an-edited-installation")
+    assert key(tmp_path) != base
+
+
+def test_the_shared_egress_network_is_made_once_and_found_after() -> None:
+    from sandbox.docker import FakeBackend, NetworkExists, NetworkSpec
+    from sandbox.docker._run import ensure_shared_network
+
+    backend = FakeBackend()
+    ensure_shared_network(backend, "shared-egress")
+    ensure_shared_network(backend, "shared-egress")  # a second run: the name is taken, which is fine
+    nets = [n for n in backend.networks.values() if n.name == "shared-egress"]
+    assert len(nets) == 1 and nets[0].options == {"com.docker.network.bridge.enable_icc": "false"}
+    with pytest.raises(NetworkExists):
+        backend.create_network(NetworkSpec(name="shared-egress"))
+
+
 def record(key: str, rid: str, *, expires: float, created: float = 0.0) -> StandbyRecord:
     return StandbyRecord(id=rid, key=key, expert="a", containers={"proxy": "p" + rid, "expert": "e" + rid},
                          networks={"n" + rid: "net"}, run_dir="/nonexistent", proxy_url=None, env_names=(),
