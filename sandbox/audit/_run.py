@@ -62,6 +62,7 @@ from sandbox.docker._backend import STDOUT
 from sandbox.docker._gc import make_run_dir
 from sandbox.docker._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
 from sandbox.docker._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
+from sandbox.docker._run import create_network
 from sandbox.docker._subnet import host_routes, pick_subnet
 from sandbox.plan import SandboxPlan
 from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy, render_context
@@ -495,11 +496,14 @@ class _Audit:
         return nets
 
     def _create_networks(self, specs: list[NetworkSpec]) -> None:
-        futures = [self.pool.submit(self.backend.create_network, spec) for spec in specs]
+        # The same creation as a run's: the shared egress network is made sure of, never ours to remove.
+        futures = [self.pool.submit(create_network, self.backend, spec) for spec in specs]
         errors: list[BaseException] = []
         for future in futures:
             try:
-                self.networks.append(future.result())
+                nid = future.result()
+                if nid is not None:
+                    self.networks.append(nid)
             except BaseException as exc:
                 errors.append(exc)
         if errors:

@@ -638,10 +638,7 @@ class _DockerRun:
             raise errors[0]
 
     def _network(self, spec: NetworkSpec) -> str | None:
-        if spec.external:
-            ensure_shared_network(self.backend, spec.name)
-            return None
-        return self.backend.create_network(spec)
+        return create_network(self.backend, spec)
 
     def _remove_networks(self) -> None:
         networks, self.networks = self.networks, []
@@ -946,6 +943,15 @@ class _DockerRun:
             if time.monotonic() - self.proxy.last_line > 0.03:
                 return
             time.sleep(0.01)
+
+
+def create_network(backend: ContainerBackend, spec: NetworkSpec) -> str | None:
+    """Create one of a sandbox's networks and return its id (the caller removes it), or, for the shared
+    (external) egress network, only make sure it exists and return None: it is never a run's to remove."""
+    if spec.external:
+        ensure_shared_network(backend, spec.name)
+        return None
+    return backend.create_network(spec)
 
 
 def ensure_shared_network(backend: ContainerBackend, name: str) -> None:
