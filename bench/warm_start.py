@@ -83,6 +83,7 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
         }
         cold_pool, warm_pool = work / "pool-cold", work / "pool-standby"  # cold: a pool never filled
         phases: dict[str, list[float]] = {}
+        standby_phases: dict[str, list[float]] = {}
         pairs: list[tuple[float, float]] = []
         failures: list[str] = []
         for round_no in range(warmup + runs):
@@ -127,6 +128,8 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
                 results["standby"] = proc.total_s
                 if record:
                     series["standbyTotal"].append(proc.total_s)
+                    for name, value in _phases(proc.stderr).items():
+                        standby_phases.setdefault(name, []).append(value)
                 # The run started a refill in the background: let it finish before anything else is timed,
                 # so it slows neither the bare run nor the cold one.
                 _ready_standby(site, workspace, env, warm_pool)
@@ -164,6 +167,8 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
             "image": image,
             "series": {k: _summary(v) for k, v in series.items()},
             "phases": {k: _summary(v) for k, v in sorted(phases.items(), key=lambda kv: sorted(kv[1])[0])},
+            "standbyPhases": {k: _summary(v) for k, v in sorted(standby_phases.items(),
+                                                                 key=lambda kv: sorted(kv[1])[0])},
             "ratio": round(median_ratio, 2) if median_ratio is not None else None,
             "standbyRatio": round(standby_ratio, 2) if standby_ratio is not None else None,
             "roundRatios": _summary(round_ratios),

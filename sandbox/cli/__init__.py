@@ -1,85 +1,47 @@
-"""The `sandbox` command line: one small module per command, wired here.
+"""The `sandbox` command line: the entry point, in front of the Typer app (`sandbox.cli._app`).
 
-Heavy imports (pydantic-ai, the MCP SDK, the Docker SDK) happen inside command bodies so that
-`sandbox --help` stays fast. Every deliberate error (SandboxError) becomes one line on stderr and exit 1;
-a ConfigError prints one line per problem. SANDBOX_DEBUG=1 shows tracebacks.
+Every deliberate error (SandboxError) becomes one line on stderr and exit 1; a ConfigError prints one line
+per problem. SANDBOX_DEBUG=1 shows tracebacks.
+
+Why the app is not imported here: the Expert container's entry point (`sandbox internal container-run`)
+runs on every sandbox start, and the Typer app with all its command modules costs it ~0.1 s it does not
+need; `main` sends it straight to `sandbox.cli._container`. `sandbox.cli.app` still works (loaded on first
+use).
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
-
-import typer
-
-from sandbox._version import __version__
-
-from .audit import audit_command
-from .build import build_command
-from .clean import clean_command
-from .doctor import doctor_command
-from .jobs import jobs_command
-from .plan import plan_command
-from .render import render_command
-from .run import run_command, start_command
-from .runtimes import compare_command, runtimes_command
-from .warm import warm_command
+from typing import Any
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="sandbox",
-    help="Run Perstack Experts in a Docker sandbox, natively, or through other agent CLIs.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
 
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from ._app import app
 
-def _version(value: bool) -> None:
-    if value:
-        print(f"sandbox {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
-    ] = False,
-) -> None:
-    """Run Perstack Experts in a Docker sandbox, natively, or through other agent CLIs."""
-
-
-app.command("plan")(plan_command)
-app.command("render")(render_command)
-app.command("doctor")(doctor_command)
-app.command("audit")(audit_command)
-app.command("build")(build_command)
-app.command("clean")(clean_command)
-app.command("jobs")(jobs_command)
-app.command("runtimes")(runtimes_command)
-app.command("compare")(compare_command)
-app.command("run")(run_command)
-app.command("warm")(warm_command)
-app.command("start", help="Same as run (interactive UIs are out of scope; events stream as JSON lines).")(
-    start_command
-)
-
-from .internal import internal_app  # noqa: E402 - after app so the internal group can register on it
-
-app.add_typer(internal_app, name="internal", hidden=True)
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Console entry point: run the app, turning deliberate errors into one-line messages.
 
-    It ends with `os._exit` once stdout and stderr are flushed (as mypy's `hard_exit` does): by then every
-    command has finished its work and its cleanup (a docker run has torn its sandbox down), and the
-    interpreter's own shutdown (joining idle pool threads, finalizing modules) only delays the exit.
+    Collection is paused for start-up (`sandbox._startup`). It ends with `os._exit` once stdout and stderr
+    are flushed (as mypy's `hard_exit` does): by then every command has finished its work and its cleanup
+    (a docker run has torn its sandbox down), and the interpreter's own shutdown (joining idle pool threads,
+    finalizing modules) only delays the exit.
     """
+    from sandbox._startup import pause_gc
+
+    pause_gc()
+    argv = sys.argv[1:]
+    if argv[:2] == ["internal", "container-run"]:
+        from ._container import main as container_main
+
+        container_main(argv[2:])
     code = _main()
     for stream in (sys.stdout, sys.stderr):
         try:
@@ -91,6 +53,8 @@ def main() -> None:
 
 def _main() -> int:
     from sandbox._errors import ConfigError, SandboxError
+
+    from ._app import app
 
     try:
         app(standalone_mode=True)

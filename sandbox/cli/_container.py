@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from sandbox.config import PerstackConfig
 
-__all__ = ["finish", "run_in_container", "run_standby", "wait_for_proxy"]
+__all__ = ["finish", "main", "run_in_container", "run_standby", "wait_for_proxy"]
 
 EXIT_PROXY_UNAVAILABLE = 69  # EX_UNAVAILABLE
 _PROXY_WAIT_S = 30.0
@@ -125,6 +125,31 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
     ).start()
 
 
+def main(argv: list[str]) -> NoReturn:
+    """`sandbox internal container-run ARGS`: a standby (`--standby ...`) or a run, whose JSON payload
+    (`{"env": {NAME: value}, "checkpoint": {...} | null}`) is the first line on stdin.
+
+    The provider's imports start before the payload is read, so they overlap the host attaching to the
+    container and sending it.
+    """
+    import json
+
+    if argv[:1] == ["--standby"]:
+        finish(run_standby(argv[1:]))
+    known, _ = _parser().parse_known_args(argv)
+    _prewarm_provider(known.provider, _config_path(os.environ))
+    raw = sys.stdin.readline()
+    try:
+        payload = json.loads(raw) if raw.strip() else {}
+    except json.JSONDecodeError:
+        print("error: container-run expects one JSON line on stdin", file=sys.stderr)
+        finish(2)
+    if not isinstance(payload, dict):
+        print("error: container-run expects a JSON object on stdin", file=sys.stderr)
+        finish(2)
+    finish(run_in_container(argv, payload))
+
+
 def run_in_container(
     argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None,
     config: PerstackConfig | None = None,
@@ -195,8 +220,10 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     """Standby mode (`sandbox warm`): do a run's start-up now, then wait on stdin for the run itself.
 
     Start-up is what costs: the provider SDK and pydantic-ai's model module (~1.3 s here), the runtime, the
-    config, the proxy's first accepted connection. All of it happens before `sandbox: standby ready` goes to
-    stderr; then one JSON line on stdin (`{"args": [...], "env": {...}, "checkpoint": ...}`) starts the run
+    config, the proxy's first accepted connection, and the first request's own work (deferred schemas,
+    request mapping, stream parsing), which an offline rehearsal does now (`models._rehearsal`). All of it
+    happens before `sandbox: standby ready` goes to stderr; then one JSON line on stdin
+    (`{"args": [...], "env": {...}, "checkpoint": ...}`) starts the run
     exactly as a fresh container would. Nobody claiming it within `--idle` seconds ends the process (and so
     the container) with exit code 0. Nothing secret is here until the line arrives.
     """
@@ -209,8 +236,10 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     source = dict(os.environ if environ is None else environ)
     waiter, errors = _wait_for_proxy_in_background(source)
 
+    from sandbox._startup import resume_gc
     from sandbox.config import PerstackConfig
     from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
+    from sandbox.runtime.models._rehearsal import rehearse
 
     _preload_run_modules()
 
@@ -218,7 +247,9 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     provider = args.provider or (config.provider.provider_name if config.provider else None) or "anthropic"
     models.prewarm(provider)
     models.wait_for_prewarm()
+    rehearse(config, provider)  # offline, before the real client is prepared: it takes a mock one
     models.prepare_http_client(provider)
+    resume_gc(collect=True)
     waiter.join()
     if errors:
         print(f"sandbox: {errors[0]}", file=sys.stderr, flush=True)

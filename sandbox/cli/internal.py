@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -39,15 +37,6 @@ def container_run(ctx: typer.Context) -> None:
     The remaining arguments are `sandbox run` arguments. With `--standby` (a sandbox made by `sandbox warm`)
     the run's arguments come in the same JSON line, as `"args"`, once a run claims it.
     """
-    from sandbox.cli._container import finish, run_in_container, run_standby
+    from sandbox.cli._container import main
 
-    argv = list(ctx.args)
-    if argv[:1] == ["--standby"]:
-        finish(run_standby(argv[1:]))
-    raw = sys.stdin.readline()
-    try:
-        payload = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
-        print("error: container-run expects one JSON line on stdin", file=sys.stderr)
-        raise typer.Exit(2) from None
-    finish(run_in_container(argv, payload))
+    main(list(ctx.args))

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox._errors import DockerError, RunError, SandboxError, UserError
+from sandbox._startup import resume_gc
 from sandbox.events import (
     Checkpoint,
     DockerBuildProgress,
@@ -466,6 +467,7 @@ class _DockerRun:
             expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
             env_names = list(expert_spec.environment)
         self.mark("started")
+        resume_gc()  # the host's start-up (SDK, config, plan, render imports) is over
         self.check_cancel()  # a signal that came while the containers were being created
         self._timer(wall, self.on_timeout)
         pump = self._pump(expert_stream, store, env_names=[*secrets, *env_names])

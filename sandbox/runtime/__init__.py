@@ -106,8 +106,10 @@ def run_native(
     SIGINT/SIGTERM cancel the run: the current checkpoint is emitted and stored, every skill process is
     closed, and 130/143 is returned.
     """
+    from sandbox._startup import resume_gc
     from sandbox.runtime._job import Interrupt
 
+    resume_gc()  # start-up (imports) is over: collection back on, the start-up heap frozen
     interrupt = Interrupt()
 
     async def main() -> int:

@@ -193,3 +193,24 @@ def test_stop_waits_for_a_fill_in_flight_and_removes_its_standby(tmp_path: Path)
         pool.add(record("k", "late", expires=time.time() + 600))  # what the filler was making
     stopper.join(timeout=10)
     assert done == [["late"]] and pool.records() == []
+
+
+def test_a_claimed_standby_runs_against_the_provider_after_its_rehearsal(tmp_path: Path) -> None:
+    """The standby's offline rehearsal reaches nothing; the claimed run sends exactly one request, with
+    the key that came on stdin, and streams the run's events (and only the run's) on stdout."""
+    from sandbox.testing import ScriptedLLMServer, Turn
+
+    with ScriptedLLMServer([Turn("claimed answer")]) as server:
+        proc = _standby(tmp_path, "--idle", "60")
+        assert proc.stderr is not None and proc.stdin is not None
+        assert proc.stderr.readline().strip() == READY_LINE
+        assert server.requests == []  # the rehearsal happened before ready, offline
+        payload = {"args": ["a", "hello", "--model", "claude-x", "--job-id", "j1"],
+                   "env": {"ANTHROPIC_API_KEY": "sk-claimed", "ANTHROPIC_BASE_URL": server.base_url}}
+        out, err = proc.communicate(json.dumps(payload) + "\n", timeout=120)
+        assert proc.returncode == 0, err
+        events = [json.loads(line) for line in out.splitlines()]
+        assert [e["type"] for e in events] == ["initializeRuntime", "startRun", "startGeneration",
+                                                "completeRun"]
+        assert events[-1]["text"] == "claimed answer" and events[0]["jobId"] == "j1"
+        assert len(server.requests) == 1 and server.requests[0].view.api_key == "sk-claimed"

@@ -30,6 +30,7 @@ __all__ = [
     "aclose_model",
     "build_model",
     "build_model_settings",
+    "offer_http_client",
     "prepare_http_client",
     "prewarm",
     "thinking_budget_tokens",
@@ -112,6 +113,9 @@ def prewarm(provider: str) -> None:
 _ready_http_clients: dict[str, Any] = {}
 
 
+_OPENAI_WIRE = frozenset({"openai", "deepseek", "ollama", "azure-openai"})
+
+
 def prepare_http_client(provider: str) -> None:
     """Build the provider SDK's default HTTP client ahead of the run (a standby sandbox does this).
 
@@ -123,11 +127,19 @@ def prepare_http_client(provider: str) -> None:
         if provider == "anthropic":
             from anthropic import DefaultAsyncHttpxClient as AnthropicHttp
 
-            _ready_http_clients[provider] = AnthropicHttp()
-        elif provider == "openai":
+            offer_http_client(provider, AnthropicHttp())
+        elif provider in _OPENAI_WIRE:
             from openai import DefaultAsyncHttpxClient as OpenAIHttp
 
-            _ready_http_clients[provider] = OpenAIHttp()
+            offer_http_client(provider, OpenAIHttp())
+
+
+def offer_http_client(provider: str, client: Any) -> None:
+    """Have the next `build_model` for `provider` use `client` (an `httpx.AsyncClient`) for its SDK.
+
+    Used by `prepare_http_client` and by the standby's offline rehearsal, whose client is a mock transport.
+    """
+    _ready_http_clients[provider] = client
 
 
 def _take_http_client(provider: str) -> Any:
@@ -220,6 +232,7 @@ def _deepseek(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str
         _setting(setting, "baseUrl") or env.get("DEEPSEEK_BASE_URL") or "https://api.deepseek.com",
         setting,
         timeout_s,
+        http_client=_take_http_client("deepseek"),
     )
     return OpenAIChatModel(model_name, provider=DeepSeekProvider(openai_client=client))
 
@@ -230,7 +243,8 @@ def _ollama(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
 
     base = str(_setting(setting, "baseUrl") or env.get("OLLAMA_BASE_URL") or "http://localhost:11434")
     base = base.rstrip("/")
-    client = _openai_client("ollama", base if base.endswith("/v1") else f"{base}/v1", setting, timeout_s)
+    client = _openai_client("ollama", base if base.endswith("/v1") else f"{base}/v1", setting, timeout_s,
+                            http_client=_take_http_client("ollama"))
     return OpenAIChatModel(model_name, provider=OllamaProvider(openai_client=client))
 
 
@@ -252,6 +266,7 @@ def _azure(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str], 
         default_headers=_headers(setting),
         max_retries=0,
         timeout=timeout_s,
+        http_client=_take_http_client("azure-openai"),
     )
     return OpenAIChatModel(model_name, provider=AzureProvider(openai_client=client))
 
