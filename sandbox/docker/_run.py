@@ -248,6 +248,7 @@ class _DockerRun:
         self.marks: dict[str, float] = {}
         self.standby: StandbyRecord | None = None
         self._background: list[Future[Any]] = []  # removals of unusable standbys; teardown waits for them
+        self._expert_exit: Future[int | None] | None = None  # the engine's exit handling, see _finish
         self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
 
     # ------------------------------------------------------------------------------------------ plumbing
@@ -831,10 +832,15 @@ class _DockerRun:
 
     def _finish(self, pump: EventPump) -> int:
         cid = self.containers["expert"]
-        exit_code: int | None = None
-        with contextlib.suppress(DockerError):
-            exit_code = self.backend.wait_container(cid, timeout=30)
-        self.status("expert", "stopped", f"exit code {exit_code}")
+        code = pump.exit_code()
+        if code is not None and not pump.store_errors and not self.cancel.is_set() \
+                and not self.timed_out.is_set():
+            # The terminal event decides the outcome. The engine's own handling of the container's exit
+            # (releasing its network endpoint and mounts, ~0.1 s) then overlaps the proxy drain instead of
+            # preceding it; the container's removal waits for it (`_remove_all`).
+            self._expert_exit = self.pool.submit(self._wait_expert, cid)
+            return code
+        exit_code = self._wait_expert(cid)
         if self.cancel.is_set():
             return 130  # run() replaces it with the signal's code
         if self.timed_out.is_set():
@@ -850,6 +856,13 @@ class _DockerRun:
                       "--continue may not find it")
             return 1
         return code
+
+    def _wait_expert(self, cid: str) -> int | None:
+        exit_code: int | None = None
+        with contextlib.suppress(DockerError):
+            exit_code = self.backend.wait_container(cid, timeout=30)
+        self.status("expert", "stopped", f"exit code {exit_code}")
+        return exit_code
 
     def _explain_no_terminal(self, pump: EventPump, exit_code: int | None) -> None:
         """Say why a run ended without a terminal event; a proxy that never came up is a RunError."""
@@ -914,8 +927,15 @@ class _DockerRun:
 
     def _remove_all(self, backend: ContainerBackend, problems: list[str]) -> None:
         """Containers in parallel; each network as soon as the containers attached to it are gone."""
-        removals = {svc: self.pool.submit(backend.remove_container, cid)
-                    for svc, cid in self.containers.items()}
+        def remove_container(svc: str, cid: str) -> None:
+            if svc == "expert" and self._expert_exit is not None:
+                with contextlib.suppress(Exception):
+                    self._expert_exit.result(timeout=35)
+                self.mark("rm-expert-exited")
+            backend.remove_container(cid)
+            self.mark(f"rm-{svc}")
+
+        removals = {svc: self.pool.submit(remove_container, svc, cid) for svc, cid in self.containers.items()}
 
         def remove_network(nid: str) -> None:
             name = self.network_names.get(nid)
@@ -924,7 +944,9 @@ class _DockerRun:
                 if spec is None or any(a.network == name for a in spec.networks):
                     with contextlib.suppress(Exception):
                         future.result(timeout=60)
+            self.mark("rmnet-start")
             backend.remove_network(nid)
+            self.mark("rmnet")
 
         networks = [(nid, self.pool.submit(remove_network, nid)) for nid in self.networks]
         for what, future in [*((f"container {s}", f) for s, f in removals.items()),
