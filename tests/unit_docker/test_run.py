@@ -616,3 +616,37 @@ def test_temp_dir_is_private_and_holds_the_rendered_context(world: Env) -> None:
     assert seen_dir["mode"] == 0o700
     assert "compose.yaml" in seen_dir["files"] and "proxy/config/squid.conf" in seen_dir["files"]  # type: ignore[operator]
     assert_clean(world)
+
+
+def test_teardown_does_not_wait_for_the_engine_to_finish_a_decided_expert(world: Env) -> None:
+    """After a terminal event the engine's exit handling of the Expert container overlaps the teardown
+    (the proxy goes meanwhile); only the Expert's own removal waits for it."""
+    world.backend.programs["expert"] = expert_program()
+    backend = world.backend
+    released = threading.Event()
+    order: list[str] = []
+    real_wait, real_remove = backend.wait_container, backend.remove_container
+
+    def service_of(ref: str) -> str:
+        container = backend._find(ref)
+        return container.spec.service if container else ref
+
+    def slow_wait(ref: str, timeout: float | None = None) -> int:
+        code = real_wait(ref, timeout)
+        if service_of(ref) == "expert":
+            released.wait(10)
+            order.append("expert exit handled")
+        return code
+
+    def remove(ref: str) -> None:
+        service = service_of(ref)
+        order.append(f"remove {service}")
+        if service == "proxy":
+            released.set()  # only teardown reaching the proxy ends the Expert's exit handling
+        real_remove(ref)
+
+    backend.wait_container = slow_wait  # type: ignore[method-assign]
+    backend.remove_container = remove  # type: ignore[method-assign]
+    assert run(world) == 0
+    assert order.index("remove proxy") < order.index("expert exit handled") < order.index("remove expert")
+    assert_clean(world)
