@@ -53,7 +53,7 @@ def _phases(stderr: str) -> dict[str, float]:
             out = {}
             for part in found.group(1).split():
                 name, sep, value = part.partition("=")
-                if sep and not name.startswith(("rm-", "rmnet")):
+                if sep and not name.startswith(("rm-", "rmnet", "up-")):
                     with contextlib.suppress(ValueError):
                         out[name] = float(value)
             age = re.search(r"process started ([0-9.]+) s before start", found.group(1))

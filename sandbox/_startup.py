@@ -15,9 +15,10 @@ once the containers are up, a standby before it reports ready) resumes. A timer 
 from __future__ import annotations
 
 import gc
+import sys
 import threading
 
-__all__ = ["MAX_PAUSE_S", "pause_gc", "resume_gc"]
+__all__ = ["MAX_PAUSE_S", "pause_gc", "resume_gc", "skip_unused_modules"]
 
 MAX_PAUSE_S = 10.0
 _timer: threading.Timer | None = None
@@ -51,3 +52,16 @@ def resume_gc(*, collect: bool = False) -> None:
         gc.collect()
     gc.freeze()
     gc.enable()
+
+
+# Modules no command uses that a dependency imports eagerly when they happen to be installed. httpx's
+# `__init__` imports its command-line client (`httpx._main`, which pulls in rich, pygments and click: ~0.05 s
+# of every sandbox start) whenever those are importable, and falls back to a stub `main` when the import
+# fails. A None entry in `sys.modules` is Python's documented way to make an import fail.
+_UNUSED_MODULES = ("httpx._main",)
+
+
+def skip_unused_modules() -> None:
+    """Make the imports in `_UNUSED_MODULES` fail fast (unless one was imported already)."""
+    for name in _UNUSED_MODULES:
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]

@@ -29,14 +29,15 @@ def __getattr__(name: str) -> Any:
 def main() -> None:
     """Console entry point: run the app, turning deliberate errors into one-line messages.
 
-    Collection is paused for start-up (`sandbox._startup`). It ends with `os._exit` once stdout and stderr
-    are flushed (as mypy's `hard_exit` does): by then every command has finished its work and its cleanup
-    (a docker run has torn its sandbox down), and the interpreter's own shutdown (joining idle pool threads,
-    finalizing modules) only delays the exit.
+    Collection is paused for start-up, and imports no command needs are skipped (`sandbox._startup`).
+    It ends with `os._exit` once stdout and stderr are flushed (as mypy's `hard_exit` does): by then every
+    command has finished its work and its cleanup (a docker run has torn its sandbox down), and the
+    interpreter's own shutdown (joining idle pool threads, finalizing modules) only delays the exit.
     """
-    from sandbox._startup import pause_gc
+    from sandbox._startup import pause_gc, skip_unused_modules
 
     pause_gc()
+    skip_unused_modules()
     argv = sys.argv[1:]
     if argv[:2] == ["internal", "container-run"]:
         from ._container import main as container_main

@@ -670,6 +670,7 @@ class _DockerRun:
 
         def up_proxy() -> None:
             cid = backend.create_container(proxy_spec)
+            self.mark("up-proxy-created")
             self.containers["proxy"] = cid
             if proxy_log:
                 stream = backend.attach(cid, stdin=False)
@@ -683,18 +684,22 @@ class _DockerRun:
                 backend.start_container(cid)
             except DockerError as exc:
                 raise RunError(f"the proxy failed to start: {exc}") from exc
+            self.mark("up-proxy-started")
             self.status("proxy", "running")
 
         def up_expert() -> AttachedStream:
             cid = backend.create_container(expert_spec)
+            self.mark("up-expert-created")
             self.containers["expert"] = cid
             stream = backend.attach(cid, stdin=stdin)
+            self.mark("up-expert-attached")
             self.streams.append(stream)
             self.status("expert", "starting")
             try:
                 backend.start_container(cid)
             finally:
                 expert_started.set()
+            self.mark("up-expert-started")
             self.status("expert", "running")
             return stream
 

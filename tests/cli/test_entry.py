@@ -81,3 +81,15 @@ def test_a_pause_nobody_ends_ends_by_itself() -> None:
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+@pytest.mark.parametrize("skip", [False, True])
+def test_httpx_command_line_client_is_not_imported(skip: bool) -> None:
+    """httpx imports its CLI (rich, pygments, click) when they are installed, as they are here; the entry
+    point skips it, and httpx itself still works."""
+    code = ("import sys\nfrom sandbox._startup import skip_unused_modules\n"
+            f"{'skip_unused_modules()' if skip else 'pass'}\n"
+            "import httpx\nassert callable(httpx.main) and httpx.Client\nprint('rich' in sys.modules)")
+    proc = _python(code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == str(not skip)
