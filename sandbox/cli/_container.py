@@ -223,9 +223,9 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     config, the proxy's first accepted connection, and the first request's own work (deferred schemas,
     request mapping, stream parsing), which an offline rehearsal does now (`models._rehearsal`). All of it
     happens before `sandbox: standby ready` goes to stderr; then one JSON line on stdin
-    (`{"args": [...], "env": {...}, "checkpoint": ...}`) starts the run
-    exactly as a fresh container would. Nobody claiming it within `--idle` seconds ends the process (and so
-    the container) with exit code 0. Nothing secret is here until the line arrives.
+    (`{"args": [...], "env": {...}, "checkpoint": ...}`) starts the run exactly as a fresh container would.
+    Nobody claiming it within `--idle` seconds ends the process (and so the container) with exit code 0.
+    Nothing secret is here until the line arrives.
     """
     import json
     import select
