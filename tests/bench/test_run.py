@@ -11,7 +11,7 @@ import yaml
 
 from bench.parts import PART_NAMES, PartResult
 from bench.parts.runtime import parse_importtime
-from bench.parts.warm import chart_series, phase_text
+from bench.parts.warm import STANDBY_PHASES, chart_series, phase_text
 from bench.reference import REFERENCE_SQUID_CONF, compose_file
 from bench.run import generated_block, parse_only, results_exit_code
 from bench.stats import MET, NOT_MEASURED, NOT_MET, summarize
@@ -79,6 +79,19 @@ def test_phase_text_turns_marks_into_durations() -> None:
     }
     assert phase_text(phases) == (
         "plan + render 0.100 s, networks 0.200 s, containers started 0.500 s, teardown 2.00 s"
+    )
+
+
+def test_standby_phase_text_starts_with_the_host_cli() -> None:
+    phases = {
+        "cli-start-up": {"median": 0.22},
+        "start": {"median": 0.0},
+        "started": {"median": 0.07},
+        "first-event": {"median": 0.09},
+        "torn-down": {"median": 0.45},
+    }
+    assert phase_text(phases, STANDBY_PHASES) == (
+        "host CLI start-up 0.220 s, claim + hand-over 0.070 s, first event 0.020 s, teardown 0.360 s"
     )
 
 
