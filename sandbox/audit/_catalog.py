@@ -236,6 +236,14 @@ def _spec(pid: str, part: str, kind: str, **params: Any) -> Spec:
     return {"id": f"{pid}/{part}", "kind": kind, **params}
 
 
+def _real_and_control(site: Site, pid: str, kind: str, **params: Any) -> tuple[Spec, Spec]:
+    """The same probe twice: through the sandbox's proxy ("real") and the control proxy ("control")."""
+    return (
+        _spec(pid, "real", kind, proxy=site.proxy, **params),
+        _spec(pid, "control", kind, proxy=site.control_proxy, **params),
+    )
+
+
 def _tls(site: Site, sni: str | None, *, verify: bool = True, host: str | None = None, pid: str = "") -> Spec:
     return {
         "sni": sni,
@@ -489,23 +497,8 @@ def build_catalog(site: Site) -> list[AuditProbe]:
             "403, logged as not-allowlisted",
             "the same name through the control proxy, where it is allowlisted: 200",
             j_blocked,
-            inside=(
-                _spec(
-                    pid,
-                    "real",
-                    "proxy_connect",
-                    proxy=A,
-                    target=f"{BLOCKED}:443",
-                    tls=_tls(site, BLOCKED, pid=pid),
-                ),
-                _spec(
-                    pid,
-                    "control",
-                    "proxy_connect",
-                    proxy=B,
-                    target=f"{BLOCKED}:443",
-                    tls=_tls(site, BLOCKED, pid=pid),
-                ),
+            inside=_real_and_control(
+                site, pid, "proxy_connect", target=f"{BLOCKED}:443", tls=_tls(site, BLOCKED, pid=pid)
             ),
         )
     )
@@ -677,23 +670,8 @@ def build_catalog(site: Site) -> list[AuditProbe]:
             f"403, logged as private-address ({REBIND} -> {site.upstream_private_ip})",
             "the same name through the control proxy with a private opt-in: 200",
             j_rebind,
-            inside=(
-                _spec(
-                    pid,
-                    "real",
-                    "proxy_connect",
-                    proxy=A,
-                    target=f"{REBIND}:443",
-                    tls=_tls(site, REBIND, pid=pid),
-                ),
-                _spec(
-                    pid,
-                    "control",
-                    "proxy_connect",
-                    proxy=B,
-                    target=f"{REBIND}:443",
-                    tls=_tls(site, REBIND, pid=pid),
-                ),
+            inside=_real_and_control(
+                site, pid, "proxy_connect", target=f"{REBIND}:443", tls=_tls(site, REBIND, pid=pid)
             ),
         )
     )
@@ -1187,23 +1165,12 @@ def build_catalog(site: Site) -> list[AuditProbe]:
             f"CONNECT {UPSTREAM}, SNI {BLOCKED}: terminated, logged as sni-mismatch",
             "the same tunnel through the control proxy (no SNI check): 200",
             j_sni,
-            inside=(
-                _spec(
-                    pid,
-                    "real",
-                    "proxy_connect",
-                    proxy=A,
-                    target=f"{UPSTREAM}:443",
-                    tls=_tls(site, BLOCKED, verify=False, pid=pid),
-                ),
-                _spec(
-                    pid,
-                    "control",
-                    "proxy_connect",
-                    proxy=B,
-                    target=f"{UPSTREAM}:443",
-                    tls=_tls(site, BLOCKED, verify=False, pid=pid),
-                ),
+            inside=_real_and_control(
+                site,
+                pid,
+                "proxy_connect",
+                target=f"{UPSTREAM}:443",
+                tls=_tls(site, BLOCKED, verify=False, pid=pid),
             ),
         )
     )
