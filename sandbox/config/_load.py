@@ -85,6 +85,30 @@ def _delegate_warnings(config: PerstackConfig, file: str) -> list[ConfigIssue]:
     return found
 
 
+_PROVIDER_NATIVE = (
+    ("provider_tools", "providerTools"),
+    ("provider_skills", "providerSkills"),
+    ("provider_tool_options", "providerToolOptions"),
+)
+
+
+def _provider_native_warnings(config: PerstackConfig, file: str) -> list[ConfigIssue]:
+    """Provider-native tools and Anthropic agent skills are accepted (real configs use them) but no runtime
+    here passes them to the provider yet: say so once per key instead of running without them silently."""
+    found: list[ConfigIssue] = []
+    for key, expert in config.experts.items():
+        for attr, alias in _PROVIDER_NATIVE:
+            if getattr(expert, attr):
+                found.append(ConfigIssue(
+                    file=file,
+                    path=render_path(("experts", key, alias), map_aliases=False),
+                    message="accepted but not used: provider-native tools and skills are not passed to the "
+                    "provider by this version of sandbox; the Expert runs without them",
+                    severity="warning",
+                ))
+    return found
+
+
 def parse_config_text(
     text: str, file_label: str, *, base_dir: Path | None = None
 ) -> tuple[PerstackConfig, tuple[ConfigIssue, ...]]:
@@ -119,6 +143,7 @@ def parse_config_text(
     if errors or config is None:
         raise ConfigError(errors)
     warnings.extend(_delegate_warnings(config, file_label))
+    warnings.extend(_provider_native_warnings(config, file_label))
     return config, tuple(warnings)
 
 

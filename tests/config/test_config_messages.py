@@ -473,6 +473,23 @@ def test_unknown_local_delegate_is_a_warning_registry_keys_are_not() -> None:
     ]
 
 
+def test_provider_native_tools_are_accepted_with_a_warning_that_they_are_unused() -> None:
+    text = (
+        '[experts."a"]\ninstruction = "x"\nproviderTools = ["webSearch"]\n'
+        'providerSkills = [{ type = "builtin", skillId = "pdf" }]\n'
+        '[experts."a".providerToolOptions.webSearch]\nmaxUses = 3\n'
+        '[experts."b"]\ninstruction = "x"\nproviderTools = []\n'
+    )
+    config, _ = parse_config_text(text, "perstack.toml")
+    assert config.experts["a"].provider_tools == ("webSearch",)
+    unused = ("accepted but not used: provider-native tools and skills are not passed to the provider by this "
+              "version of sandbox; the Expert runs without them")
+    assert warnings_of(text) == [
+        f'perstack.toml: experts."a".{key}: {unused}'
+        for key in ("providerTools", "providerSkills", "providerToolOptions")
+    ]
+
+
 def test_delegate_cycles_load_fast() -> None:
     n = 300
     text = "".join(
