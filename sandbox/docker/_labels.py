@@ -44,15 +44,20 @@ OWNER_LABEL = "sandbox.owner"
 ROLE_LABEL = "sandbox.role"
 
 
-def _proc_start(pid: int) -> str | None:
-    """The start time of `pid` in clock ticks since boot (Linux), which tells a recycled pid apart."""
+def _proc_stat(pid: int) -> list[str]:
+    """Fields 3.. of /proc/<pid>/stat (Linux); empty when there is no such process (or no /proc)."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
-        return None
-    # Field 22; the command name (field 2) may contain spaces and parentheses, so split after the last ')'.
-    fields = stat.rsplit(")", 1)[-1].split()
-    return fields[19] if len(fields) > 19 else None
+        return []
+    # The command name (field 2) may contain spaces and parentheses, so split after the last ')'.
+    return stat.rsplit(")", 1)[-1].split()
+
+
+def _proc_start(pid: int) -> str | None:
+    """The start time of `pid` in clock ticks since boot (Linux), which tells a recycled pid apart."""
+    fields = _proc_stat(pid)
+    return fields[19] if len(fields) > 19 else None  # field 22
 
 
 @dataclass(frozen=True)
@@ -92,11 +97,11 @@ def owner_alive(owner: Owner) -> bool:
         return False
     except PermissionError:
         pass  # exists, owned by someone else
-    if owner.start:
-        start = _proc_start(owner.pid)
-        if start is not None and start != owner.start:
-            return False  # the pid was recycled
-    return True
+    fields = _proc_stat(owner.pid)
+    if fields and fields[0] == "Z":
+        return False  # exited; only its parent has not collected it yet
+    recycled = bool(owner.start) and len(fields) > 19 and fields[19] != owner.start
+    return not recycled
 
 
 def run_labels(*, run_id: str, job_id: str, deadline: float, owner: Owner | None = None,

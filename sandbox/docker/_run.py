@@ -376,7 +376,7 @@ class _DockerRun:
         self._requests.put(None)
         stopper.join(timeout=5)
         if self.standby is not None and self.settings.refill_standby:
-            spawn_refill(self.standby)
+            spawn_refill(self.standby, self.settings.standby_pool or StandbyPool.default(self.options.env))
         return guard.exit_code if guard.exit_code is not None else code
 
     def _check_resume(self, checkpoint: Checkpoint | None) -> None:

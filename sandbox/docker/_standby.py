@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import DockerError
 
-from ._labels import HOST_LABEL, OWNER_LABEL, run_labels
+from ._labels import HOST_LABEL, OWNER_LABEL, Owner, _proc_start, owner_alive, run_labels
 
 if TYPE_CHECKING:
     from sandbox.config import PerstackConfig
@@ -210,6 +210,44 @@ class StandbyPool:
         """Every key with a directory here."""
         return sorted(p.name for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
 
+    # A refill is announced between its spawn and its taking the fill lock (a new interpreter, ~0.3 s):
+    # `sandbox run ...; sandbox warm --stop` in a script must not miss the standby that refill then makes.
+
+    def announce_refill(self, key: str, pid: int) -> None:
+        """Record that process `pid` is about to top `key` up (`wait_for_refills` waits for it)."""
+        folder = self._dir(key)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with contextlib.suppress(OSError):
+            (folder / f"{_REFILL_PREFIX}{pid}").write_text(_proc_start(pid) or "")
+
+    def refill_began(self, key: str) -> None:
+        """This process holds `key`'s fill lock now (or found it busy): its announcement is done. Also
+        forgets announcements whose process is gone."""
+        for marker, owner in self._announced(key):
+            if owner.pid == os.getpid() or not owner_alive(owner):
+                with contextlib.suppress(OSError):
+                    marker.unlink()
+
+    def wait_for_refills(self, key: str, timeout: float = 60.0) -> None:
+        """Block until every refill announced for `key` has begun (then the fill lock covers it) or died."""
+        end = time.monotonic() + timeout
+        for marker, owner in self._announced(key):
+            while marker.exists() and owner_alive(owner) and time.monotonic() < end:
+                time.sleep(0.05)
+            with contextlib.suppress(OSError):
+                marker.unlink()
+
+    def _announced(self, key: str) -> list[tuple[Path, Owner]]:
+        found = []
+        with contextlib.suppress(OSError):
+            for marker in self._dir(key).glob(f"{_REFILL_PREFIX}*"):
+                pid = marker.name[len(_REFILL_PREFIX):]
+                with contextlib.suppress(OSError):
+                    if pid.isdigit():
+                        start = marker.read_text().strip()
+                        found.append((marker, Owner(host=_HOST, pid=int(pid), start=start)))
+        return found
+
     @contextlib.contextmanager
     def filling(self, key: str, *, wait: bool = False) -> Iterator[bool]:
         """Hold the key's fill lock for the block; yields False (at once) if another process holds it,
@@ -226,6 +264,10 @@ class StandbyPool:
                 yield True
             finally:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+_REFILL_PREFIX = ".refill-"
+_HOST = Owner.current().host
 
 
 def is_ready_line(line: str) -> bool:
@@ -263,15 +305,16 @@ def remove_standby(backend: ContainerBackend, record: StandbyRecord) -> list[str
     return problems
 
 
-def spawn_refill(record: StandbyRecord, env: Mapping[str, str] | None = None) -> None:
-    """Start `sandbox warm` again, detached, as the used standby's record says (it tops the pool up).
+def spawn_refill(record: StandbyRecord, pool: StandbyPool, env: Mapping[str, str] | None = None) -> None:
+    """Start `sandbox warm` again, detached, as the used standby's record says (it tops the pool up), and
+    announce it in `pool` until it holds the key's fill lock.
 
     A new session and no inherited streams: it outlives this process and never writes to the run's output.
     """
     if not record.refill:
         return
     with contextlib.suppress(OSError):
-        subprocess.Popen(  # our own interpreter and module; arguments from our own record
+        child = subprocess.Popen(  # our own interpreter and module; arguments from our own record
             [sys.executable, "-m", "sandbox", *record.refill],
             cwd=record.refill_cwd or None,
             env=None if env is None else dict(env),
@@ -281,3 +324,4 @@ def spawn_refill(record: StandbyRecord, env: Mapping[str, str] | None = None) ->
             start_new_session=True,
             close_fds=True,
         )
+        pool.announce_refill(record.key, child.pid)

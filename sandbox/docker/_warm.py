@@ -52,6 +52,7 @@ def warm_pool(options: RunOptions, plan: SandboxPlan, *, count: int, ttl: float,
     pool = settings.standby_pool or StandbyPool.default(options.env)
     report = WarmReport(key=plan_key(options, plan, settings))
     with pool.filling(report.key) as mine:
+        pool.refill_began(report.key)  # a refill a run announced: from here the fill lock speaks for it
         if not mine:
             report.busy = True
             report.ready = pool.records(report.key)
@@ -80,10 +81,12 @@ def stop_pool(pool: StandbyPool, backend: ContainerBackend, key: str | None = No
     """Remove the standbys of `key` (every key's when None); their ids. Problems raise DockerError.
 
     Each key's fill lock is taken first (waiting), so a standby a refill is still making is removed too
-    instead of appearing right after.
+    instead of appearing right after; before that, a refill a run has just started, which has not taken the
+    lock yet, is waited for.
     """
     removed, problems = [], []
     for each in [key] if key else pool.keys():
+        pool.wait_for_refills(each)
         with pool.filling(each, wait=True):
             for record in pool.records(each):
                 if pool.take(record):

@@ -214,3 +214,45 @@ def test_a_claimed_standby_runs_against_the_provider_after_its_rehearsal(tmp_pat
                                                 "completeRun"]
         assert events[-1]["text"] == "claimed answer" and events[0]["jobId"] == "j1"
         assert len(server.requests) == 1 and server.requests[0].view.api_key == "sk-claimed"
+
+
+_LATE_REFILL = """
+import sys, time
+from pathlib import Path
+from sandbox.docker._standby import StandbyPool, StandbyRecord
+time.sleep(float(sys.argv[3]))  # a new interpreter's start: the run that spawned it has exited by now
+pool = StandbyPool(Path(sys.argv[1]))
+with pool.filling(sys.argv[2]) as mine:
+    pool.refill_began(sys.argv[2])
+    time.sleep(0.3)  # making the standby
+    pool.add(StandbyRecord.from_json(sys.argv[4]))
+"""
+
+
+def test_stop_waits_for_a_refill_that_has_not_taken_the_lock_yet(tmp_path: Path) -> None:
+    """`sandbox run ...; sandbox warm --stop`: the run's refill is still starting when --stop comes."""
+    from sandbox.docker import FakeBackend
+    from sandbox.docker._warm import stop_pool
+
+    late = record("k", "late", expires=time.time() + 600)
+    child = subprocess.Popen([sys.executable, "-c", _LATE_REFILL, str(tmp_path), "k", "0.8", late.to_json()])
+    try:
+        StandbyPool(tmp_path).announce_refill("k", child.pid)  # what spawn_refill does
+        assert stop_pool(StandbyPool(tmp_path), FakeBackend(), "k") == ["late"]
+        assert StandbyPool(tmp_path).records() == []
+        assert not list((tmp_path / "k").glob(".refill-*"))
+    finally:
+        child.wait(timeout=30)
+
+
+def test_an_announced_refill_that_died_is_not_waited_for(tmp_path: Path) -> None:
+    from sandbox.docker import FakeBackend
+    from sandbox.docker._warm import stop_pool
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    StandbyPool(tmp_path).announce_refill("k", dead.pid)
+    dead.wait(timeout=30)
+    started = time.monotonic()
+    assert stop_pool(StandbyPool(tmp_path), FakeBackend(), "k") == []
+    assert time.monotonic() - started < 10  # not the 60 s an announced, live refill may take
+    assert not list((tmp_path / "k").glob(".refill-*"))
