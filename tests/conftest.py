@@ -2,6 +2,14 @@
 
 The scripted LLM server fixture (`llm_server`) ships with the package as a pytest plugin, so tests in every
 area use the same test double that a container image can run standalone.
+
+The suite never contacts the Perstack registry: `SANDBOX_NO_REGISTRY` is set for this process and every
+command it starts (registry delegates are then reported unresolved, as they are offline). The registry's own
+tests (tests/registry/) serve it locally and unset the variable where they need it.
 """
+
+import os
+
+os.environ["SANDBOX_NO_REGISTRY"] = "1"
 
 pytest_plugins = ["sandbox.testing.pytest_plugin"]

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -64,6 +65,21 @@ def load(config: str | None) -> LoadedConfig:
     for warning in loaded.warnings:
         err(f"warning: {warning}")
     return loaded
+
+
+def with_registry_experts(loaded: LoadedConfig, expert: str, env: Mapping[str, str]) -> LoadedConfig:
+    """`loaded` with the registry Experts `expert` reaches added (`sandbox.registry`); what could not be
+    fetched is a warning here, and the planner reports those delegates as unresolved."""
+    from sandbox.config import is_registry_key
+    from sandbox.registry import resolve_registry_experts
+
+    reachable = [expert, *(d for e in loaded.config.experts.values() for d in e.delegates)]
+    if not any(is_registry_key(k) and k not in loaded.config.experts for k in reachable):
+        return loaded  # nothing to fetch: no import of the HTTP client, no network
+    resolution = resolve_registry_experts(loaded.config, expert, env)
+    for problem in resolution.problems:
+        err(f"warning: {problem}")
+    return replace(loaded, config=resolution.config) if resolution.fetched else loaded
 
 
 def host_env(loaded: LoadedConfig, env_paths: list[str] | None) -> dict[str, str]:
@@ -122,6 +138,7 @@ def prepare(
 
     loaded = load(config)
     env = host_env(loaded, env_path)
+    loaded = with_registry_experts(loaded, expert, env)
     names = []
     for name in env_names or []:
         try:

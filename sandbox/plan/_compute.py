@@ -264,7 +264,7 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
         )
     if registry:
         warnings.append(
-            "registry delegates are not resolved offline and will not run in the sandbox: "
+            "registry delegates were not fetched (offline, or the registry refused them) and will not run: "
             + ", ".join(registry)
         )
     for env_name in inputs.extra_env:

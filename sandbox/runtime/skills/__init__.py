@@ -160,7 +160,7 @@ def build_skill_set(
         if target is None:
             raise UserError(
                 f"Delegate {delegate_key} of {expert_key} is not defined in perstack.toml "
-                "(registry Experts are not supported by the native runtime)"
+                "and was not fetched from the registry (see the warnings before the run)"
             )
         skills.append(DelegateSkill(delegate_key, target.description))
     return SkillSet(skills)
