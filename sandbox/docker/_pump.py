@@ -42,10 +42,13 @@ __all__ = ["EXIT_BY_TERMINAL", "EventPump", "RunSettingFactory"]
 EXIT_BY_TERMINAL: Mapping[str, int] = {
     "completeRun": 0,
     "stopRunByInteractiveTool": 0,
-    "stopRunByDelegate": 0,
     "stopRunByExceededMaxSteps": 1,
     "stopRunByError": 1,
 }
+# Not the end of a run here: the runtime runs the delegates in the same process, and the coordinator's run
+# goes on with their results (one of the events above ends it). Treating it as terminal stopped every
+# delegating Expert in the sandbox at its first delegation.
+_INTERMEDIATE = frozenset({"stopRunByDelegate"})
 
 RunSettingFactory = Callable[[str, str, str | None, InitializeRuntime | None], RunSetting]
 """(run_id, expert_key, input text, initializeRuntime or None for a delegate) -> the run's settings."""
@@ -173,7 +176,7 @@ class EventPump:
             self._diag(f"sandbox: cannot store the run settings: {exc}")
 
     def _after_emit(self, event: EventBase) -> None:
-        if event.type not in TERMINAL_EVENT_TYPES:
+        if event.type not in TERMINAL_EVENT_TYPES or event.type in _INTERMEDIATE:
             return
         checkpoint: Checkpoint | None = getattr(event, "checkpoint", None)
         coordinator = getattr(event, "expert_key", None) == self.expert_key and (

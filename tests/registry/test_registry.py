@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import http.server
 import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
-from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import httpx
 import pytest
@@ -20,8 +16,10 @@ from sandbox.config import PerstackConfig, parse_config_text
 from sandbox.plan import PlanInputs, compute_plan
 from sandbox.registry import MAX_REGISTRY_EXPERTS, RegistryError, fetch_expert, resolve_registry_experts
 from sandbox.registry._resolve import to_expert
-from sandbox.testing import Expectation, ToolCall, Turn, make_tls_files
+from sandbox.testing import Expectation, ToolCall, Turn
 from tests.runtime.conftest import Harness
+
+from .conftest import RegistryServer
 
 HELPER = "@org/helper@1.0.0"
 ONLINE = {"PATH": os.environ.get("PATH", "")}  # an env map without SANDBOX_NO_REGISTRY
@@ -211,48 +209,9 @@ def test_a_registry_expert_runs_as_a_delegate_with_its_own_instruction(harness: 
 # ------------------------------------------------------------------------------------ through the CLI
 
 
-class _Registry(http.server.BaseHTTPRequestHandler):
-    answers: ClassVar[dict[str, Any]] = {}
-    seen: ClassVar[list[tuple[str, str | None]]] = []
-
-    def do_GET(self) -> None:
-        from urllib.parse import unquote
-
-        key = unquote(self.path.rsplit("/", 1)[-1])
-        self.seen.append((self.path, self.headers.get("Authorization")))
-        body = self.answers.get(key)
-        payload = json.dumps(body if body is not None else {"error": "Not Found", "reason": "nope"}).encode()
-        self.send_response(200 if body is not None else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def https_registry(tmp_path: Path) -> Iterator[tuple[str, Path, Callable[[], list[tuple[str, str | None]]]]]:
-    tls = make_tls_files(tmp_path / "tls")
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Registry)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(str(tls.cert_pem), str(tls.key_pem))
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    _Registry.answers, _Registry.seen = {}, []
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", tls.ca_pem, lambda: list(_Registry.seen)
-    finally:
-        server.shutdown()
-
-
-def test_plan_fetches_registry_delegates_over_https(
-    tmp_path: Path, https_registry: tuple[str, Path, Callable[[], list[tuple[str, str | None]]]]
-) -> None:
-    base, ca, seen = https_registry
-    _Registry.answers = {HELPER: listing(HELPER, skills={
+def test_plan_fetches_registry_delegates_over_https(tmp_path: Path, https_registry: RegistryServer) -> None:
+    base, ca, seen = https_registry.url, https_registry.ca, https_registry.seen
+    https_registry.answers = {HELPER: listing(HELPER, skills={
         "time": {"type": "mcpStdioSkill", "command": "uvx", "packageName": "mcp-server-time==2026.10.19"}})}
     (tmp_path / "perstack.toml").write_text(
         f'model = "claude-test"\nperstackApiBaseUrl = "{base}"\n'
@@ -265,7 +224,7 @@ def test_plan_fetches_registry_delegates_over_https(
     plan = json.loads(proc.stdout)
     assert plan["experts"] == ["coord", HELPER]
     assert plan["packages"]["pypi"] == ["mcp-server-time==2026.10.19"]
-    assert seen() == [("/api/registry/v1/experts/%40org%2Fhelper%401.0.0", "Bearer pk-secret")]
+    assert seen == [("/api/registry/v1/experts/%40org%2Fhelper%401.0.0", "Bearer pk-secret")]
     assert "pk-secret" not in proc.stdout + proc.stderr
     # The same command offline: reported, not fatal (as for Perstack's own configs).
     env["SANDBOX_NO_REGISTRY"] = "1"

@@ -16,7 +16,7 @@ from sandbox._errors import BuildError, DockerError, RunError, UserError
 from sandbox.docker import FakeProcess, run_in_docker
 from sandbox.jobs import REDACTED, JobStore
 
-from .conftest import SECRET, Env, Seen, expert_program, wait_for
+from .conftest import SECRET, Env, Seen, arg, checkpoint, expert_program, standard_events, step, wait_for
 
 
 def run(world: Env, **kw: object) -> int:
@@ -649,4 +649,31 @@ def test_teardown_does_not_wait_for_the_engine_to_finish_a_decided_expert(world:
     backend.remove_container = remove  # type: ignore[method-assign]
     assert run(world) == 0
     assert order.index("remove proxy") < order.index("expert exit handled") < order.index("remove expert")
+    assert_clean(world)
+
+
+def test_a_coordinator_that_delegates_is_not_stopped_at_its_delegation(world: Env) -> None:
+    """`stopRunByDelegate` is not the end of the run: the delegates run in the same runtime and the
+    coordinator goes on. The container must not get the terminal event's short exit grace there."""
+    world.warm()
+    grace = world.settings().exit_grace_s
+
+    def program(proc: FakeProcess) -> int:
+        proc.read_stdin()
+        job, run_id = arg(proc.argv, "--job-id") or "nojob", ev.create_id()
+        init, start, done = standard_events(job, run_id)
+        stop = ev.StopRunByDelegate(expert_key="coord", job_id=job, run_id=run_id, step_number=1,
+                                    checkpoint=checkpoint(job, run_id, "stoppedByDelegate", 1), step=step(1))
+        for event in (init, start, stop):
+            proc.stdout((ev.event_to_json(event) + "\n").encode())
+        if proc.killed.wait(grace * 4 + 0.5):  # the delegates working
+            return 137
+        proc.stdout((ev.event_to_json(done) + "\n").encode())
+        return 0
+
+    world.backend.programs["expert"] = program
+    assert run(world) == 0
+    assert [e.type for e in world.emitted] == [
+        "initializeRuntime", "startRun", "stopRunByDelegate", "completeRun"
+    ]
     assert_clean(world)
