@@ -72,10 +72,15 @@ def resolve_registry_experts(
             try:
                 raw = fetch_expert(key, base_url=config.perstack_api_base_url,
                                    api_key=env.get("PERSTACK_API_KEY"), transport=transport)
+                status = raw.get("status")
+                if status == "disabled":  # taken down by its owner or the registry: never run it
+                    raise RegistryError(f"registry Expert {key}: disabled in the registry; not used")
                 expert = to_expert(key, raw)
             except RegistryError as exc:
                 out.problems.append(str(exc))
                 continue
+            if status == "deprecated":
+                out.problems.append(f"registry Expert {key}: deprecated by its owner (still used)")
             experts[key] = expert
             out.fetched.append(key)
         for delegate in expert.delegates:

@@ -146,6 +146,15 @@ def test_registry_delegates_are_resolved_transitively_once_each() -> None:
     assert "coord" in done.config.experts
 
 
+def test_a_disabled_expert_is_never_used_and_a_deprecated_one_is_flagged() -> None:
+    answers = {HELPER: listing(HELPER, status="deprecated", delegates=["@org/gone"]),
+               "@org/gone": listing("@org/gone", status="disabled")}
+    done = resolve_registry_experts(config(COORD), "coord", ONLINE, transport=registry(answers))
+    assert done.fetched == [HELPER] and "@org/gone" not in done.config.experts
+    assert done.problems == [f"registry Expert {HELPER}: deprecated by its owner (still used)",
+                             "registry Expert @org/gone: disabled in the registry; not used"]
+
+
 def test_the_coordinator_itself_can_be_a_registry_expert() -> None:
     done = resolve_registry_experts(config(""), HELPER, ONLINE, transport=registry({HELPER: listing(HELPER)}))
     assert done.fetched == [HELPER] and HELPER in done.config.experts
