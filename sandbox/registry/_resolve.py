@@ -50,7 +50,7 @@ def resolve_registry_experts(
     stays unknown (a typo must not become a download). With `SANDBOX_NO_REGISTRY` set nothing is fetched and
     each registry key is a problem. The API key is `PERSTACK_API_KEY` from the private env map.
     """
-    from sandbox.config import is_registry_key
+    from sandbox.config import is_registry_key, validate_expert_key
 
     out = Resolution(config)
     offline = bool(env.get("SANDBOX_NO_REGISTRY"))
@@ -62,6 +62,11 @@ def resolve_registry_experts(
         if expert is None:
             if not is_registry_key(key):
                 continue  # the planner reports unknown local names
+            try:
+                validate_expert_key(key)  # delegates were validated with the file; the Expert to run was not
+            except ValueError as exc:
+                out.problems.append(f"registry Expert {key!r}: {exc}")
+                continue
             if offline:
                 out.problems.append(f"registry Expert {key}: not fetched (SANDBOX_NO_REGISTRY is set)")
                 continue

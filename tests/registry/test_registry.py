@@ -160,6 +160,14 @@ def test_the_coordinator_itself_can_be_a_registry_expert() -> None:
     assert done.fetched == [HELPER] and HELPER in done.config.experts
 
 
+def test_a_malformed_key_to_run_is_refused_before_any_request() -> None:
+    seen: list[httpx.Request] = []
+    bad = "@org/x@1.0.0/../../admin"
+    done = resolve_registry_experts(config(""), bad, ONLINE, transport=registry({}, seen))
+    assert seen == [] and done.fetched == []
+    assert done.problems and done.problems[0].startswith("registry Expert '@org/x@1.0.0/../../admin': ")
+
+
 def test_offline_nothing_is_fetched_and_each_key_is_reported() -> None:
     seen: list[httpx.Request] = []
     done = resolve_registry_experts(config(COORD), "coord", {"SANDBOX_NO_REGISTRY": "1"},
