@@ -63,6 +63,19 @@ def _phases(stderr: str) -> dict[str, float]:
     return {}
 
 
+def _add_phases(into: dict[str, list[float]], stderr: str) -> None:
+    for name, value in _phases(stderr).items():
+        into.setdefault(name, []).append(value)
+
+
+def _rejected(problem: str | None, what: str, failures: list[str]) -> bool:
+    """Record a run that does not count (and say so); False when there is no problem."""
+    if problem:
+        failures.append(problem)
+        log(f"warm: {what} does not count: {problem.splitlines()[0]}")
+    return bool(problem)
+
+
 def _summary(values: list[float]) -> dict[str, Any] | None:
     return summarize(values).to_json() if values else None
 
@@ -98,10 +111,7 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
                     cwd=workspace,
                     timeout=300,
                 )
-                problem = check_run(proc)
-                if problem:
-                    failures.append(problem)
-                    log(f"warm: a sandbox run does not count: {problem.splitlines()[0]}")
+                if _rejected(check_run(proc), "a sandbox run", failures):
                     return
                 results["ours"] = proc.total_s
                 if record:
@@ -110,8 +120,7 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
                     complete = event_time(proc, "completeRun")
                     if complete is not None:
                         series["oursComplete"].append(complete)
-                    for name, value in _phases(proc.stderr).items():
-                        phases.setdefault(name, []).append(value)
+                    _add_phases(phases, proc.stderr)
 
             def standby(record: bool = record, results: dict[str, float] = results) -> None:
                 env = site.env(SANDBOX_DEBUG_TIMINGS="1", SANDBOX_STANDBY_DIR=str(warm_pool))
@@ -121,15 +130,12 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
                 proc = timed(argv, env=env, cwd=workspace, timeout=300)
                 problem = check_run(proc) or ("the run did not use the standby" if "networks" in
                                               _phases(proc.stderr) else None)
-                if problem:
-                    failures.append(problem)
-                    log(f"warm: a standby run does not count: {problem.splitlines()[0]}")
+                if _rejected(problem, "a standby run", failures):
                     return
                 results["standby"] = proc.total_s
                 if record:
                     series["standbyTotal"].append(proc.total_s)
-                    for name, value in _phases(proc.stderr).items():
-                        standby_phases.setdefault(name, []).append(value)
+                    _add_phases(standby_phases, proc.stderr)
                 # The run started a refill in the background: let it finish before anything else is timed,
                 # so it slows neither the bare run nor the cold one.
                 _ready_standby(site, workspace, env, warm_pool)

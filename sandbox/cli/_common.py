@@ -71,11 +71,12 @@ def with_registry_experts(loaded: LoadedConfig, expert: str, env: Mapping[str, s
     """`loaded` with the registry Experts `expert` reaches added (`sandbox.registry`); what could not be
     fetched is a warning here, and the planner reports those delegates as unresolved."""
     from sandbox.config import is_registry_key
-    from sandbox.registry import resolve_registry_experts
 
     reachable = [expert, *(d for e in loaded.config.experts.values() for d in e.delegates)]
     if not any(is_registry_key(k) and k not in loaded.config.experts for k in reachable):
-        return loaded  # nothing to fetch: no import of the HTTP client, no network
+        return loaded  # nothing to fetch: no registry import, no network
+    from sandbox.registry import resolve_registry_experts
+
     resolution = resolve_registry_experts(loaded.config, expert, env)
     for problem in resolution.problems:
         err(f"warning: {problem}")

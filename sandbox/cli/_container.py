@@ -157,15 +157,13 @@ def run_in_container(
     """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code.
 
     `config`: the mounted config, already validated (a standby did it, and its provider imports, while it
-    waited); otherwise it is read here while the provider's imports start on a thread.
+    waited); otherwise it is read here, while the provider's imports that `main` started run on their thread.
     """
     source = dict(os.environ if environ is None else environ)
     args = _parser().parse_args(argv)
     _arm_deadline(args.deadline)
     waiter, proxy_error = _wait_for_proxy_in_background(source)
     config_path = _config_path(source)
-    if config is None:
-        _prewarm_provider(args.provider, config_path)
 
     from sandbox.config import PerstackConfig
     from sandbox.events import Checkpoint, JsonlWriter
