@@ -256,3 +256,21 @@ def test_an_announced_refill_that_died_is_not_waited_for(tmp_path: Path) -> None
     assert stop_pool(StandbyPool(tmp_path), FakeBackend(), "k") == []
     assert time.monotonic() - started < 10  # not the 60 s an announced, live refill may take
     assert not list((tmp_path / "k").glob(".refill-*"))
+
+
+def test_an_exited_process_nobody_has_collected_is_not_alive() -> None:
+    """A refill whose parent never waits for it stays a zombie: it must count as gone, not block --stop."""
+    from sandbox.docker._labels import Owner, _proc_start, owner_alive
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        owner = Owner(host=Owner.current().host, pid=child.pid, start=_proc_start(child.pid) or "")
+        assert owner_alive(owner)
+        child.kill()
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{child.pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert not owner_alive(owner)  # exited, not yet waited for
+    finally:
+        child.wait(timeout=10)
