@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sandbox.config import PerstackConfig
 from sandbox.plan import SandboxPlan
+from sandbox.steering import SteeringPaths
 
 __all__ = ["RunOptions"]
 
@@ -26,7 +27,8 @@ class RunOptions:
     `continue_latest`, `continue_job` and `resume_from` select a checkpoint to resume (Perstack semantics).
     `jobs_dir` is where `perstack/jobs` lives (the current directory's, as in Perstack). `plan` is the
     sandbox plan the CLI computed with every sandbox flag (images, CA bundle, limits, private opt-ins); the
-    docker runtime runs exactly that plan instead of recomputing one without those flags.
+    docker runtime runs exactly that plan instead of recomputing one without those flags. `steering`: the
+    host files this run's set-up was read from (`sandbox.steering`), which the sandbox must not reach.
     """
 
     config: PerstackConfig
@@ -52,3 +54,4 @@ class RunOptions:
     workspace: Path = field(default_factory=Path.cwd)
     jobs_dir: Path = field(default_factory=lambda: Path.cwd() / "perstack" / "jobs")
     plan: SandboxPlan | None = None
+    steering: SteeringPaths = field(default_factory=SteeringPaths)

@@ -18,6 +18,7 @@ import typer
 if TYPE_CHECKING:
     from sandbox.config import LoadedConfig
     from sandbox.plan import SandboxPlan
+    from sandbox.steering import SteeringPaths
 
 __all__ = [
     "ConfigOpt",
@@ -30,6 +31,7 @@ __all__ = [
     "host_env",
     "load",
     "prepare",
+    "steering_for",
 ]
 
 
@@ -83,13 +85,23 @@ def with_registry_experts(loaded: LoadedConfig, expert: str, env: Mapping[str, s
     return replace(loaded, config=resolution.config) if resolution.fetched else loaded
 
 
+def env_files(loaded: LoadedConfig, env_paths: list[str] | None) -> list[str]:
+    """The env files in effect: `--env-path`, else the config's `envPath`, else `.env`, `.env.local`."""
+    from sandbox.config import DEFAULT_ENV_PATH
+
+    return list(env_paths or loaded.config.env_path or DEFAULT_ENV_PATH)
+
+
 def host_env(loaded: LoadedConfig, env_paths: list[str] | None) -> dict[str, str]:
     """The private environment map: the process environment overlaid by env files (never os.environ)."""
-    from sandbox.config import DEFAULT_ENV_PATH, load_env_files
+    from sandbox._errors import ConfigIssue
+    from sandbox.config import load_env_files
 
-    paths = env_paths or list(loaded.config.env_path or DEFAULT_ENV_PATH)
     env = dict(os.environ)
-    env.update(load_env_files(paths, Path.cwd()))
+    warnings: list[ConfigIssue] = []
+    env.update(load_env_files(env_files(loaded, env_paths), Path.cwd(), warnings=warnings))
+    for warning in warnings:
+        err(f"warning: {warning}")
     return env
 
 
@@ -109,11 +121,13 @@ class SandboxFlags:
 
 @dataclass(frozen=True)
 class Prepared:
-    """A loaded config, the private env map built from it, and the plan for one Expert."""
+    """A loaded config, the private env map built from it, the plan for one Expert, and the host files all
+    of that was read from (which no sandbox may reach, `sandbox.steering`)."""
 
     loaded: LoadedConfig
     env: dict[str, str]
     plan: SandboxPlan
+    steering: SteeringPaths
 
 
 def prepare(
@@ -163,4 +177,22 @@ def prepare(
         allow_private=tuple(flags.allow_private or ()),
         add_hosts=tuple(flags.add_host or ()),
     )
-    return Prepared(loaded=loaded, env=env, plan=compute_plan(loaded.config, inputs))
+    plan = compute_plan(loaded.config, inputs)
+    steering = steering_for(loaded, env_path, env, plan.ca_cert)
+    return Prepared(loaded=loaded, env=env, plan=plan, steering=steering)
+
+
+def steering_for(
+    loaded: LoadedConfig, env_path: list[str] | None, env: Mapping[str, str], ca_cert: str | None
+) -> SteeringPaths:
+    """The host files and directories this command's set-up is read from (`sandbox.steering`)."""
+    from sandbox.steering import steering_paths
+
+    return steering_paths(
+        cwd=Path.cwd(),
+        config_file=None if loaded.remote else loaded.path,
+        env_files=env_files(loaded, env_path),
+        ca_cert=ca_cert,
+        jobs_dir=Path.cwd() / "perstack" / "jobs",
+        env=env,
+    )

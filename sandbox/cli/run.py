@@ -152,6 +152,7 @@ def run_command(
         workspace=ws,
         jobs_dir=Path.cwd() / "perstack" / "jobs",
         plan=plan,
+        steering=prepared.steering,
     )
     if plan.unknown_delegates:
         abort(

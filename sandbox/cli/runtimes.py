@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvPathOpt, abort, host_env, load
+from ._common import ConfigOpt, EnvPathOpt, abort, host_env, load, steering_for
 from ._runtime_name import resolve_runtime
 
 __all__ = ["compare_command", "runtimes_command"]
@@ -51,6 +51,7 @@ def compare_command(
         abort("--runtimes: give at least one runtime id")
     loaded = load(config)
     ws = (workspace or Path.cwd()).resolve()
+    env_map = host_env(loaded, env_path)
     options = RunOptions(
         config=loaded.config,
         config_path=loaded.path,
@@ -60,9 +61,10 @@ def compare_command(
         model=model,
         max_steps=max_steps,
         timeout_ms=timeout,
-        env=host_env(loaded, env_path),
+        env=env_map,
         workspace=ws,
         jobs_dir=Path.cwd() / "perstack" / "jobs",
+        steering=steering_for(loaded, env_path, env_map, None),
     )
     code, text = body(options, ids, parallel=parallel, as_json=as_json)
     print(text)

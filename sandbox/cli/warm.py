@@ -112,6 +112,7 @@ def warm_command(
         workspace=ws,
         jobs_dir=Path.cwd() / "perstack" / "jobs",
         plan=plan,
+        steering=prepared.steering,
     )
     backend = DockerBackend(environ=env_map)
     pool = StandbyPool.default(env_map)

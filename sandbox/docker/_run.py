@@ -91,7 +91,7 @@ from ._standby import (
 )
 from ._subnet import pick_subnet
 
-__all__ = ["DockerSettings", "container_args", "read_ca_bundle", "run_in_docker", "secret_values"]
+__all__ = ["DockerSettings", "Hidden", "container_args", "read_ca_bundle", "run_in_docker", "secret_values"]
 
 _SUBNET_ATTEMPTS = 6
 _GC_GRACE_S = 600  # how long after its wall-clock guard a dead run's objects are certainly garbage
@@ -340,6 +340,9 @@ class _DockerRun:
 
     def run(self) -> int:
         self.mark("start")
+        from sandbox.steering import check_workspace
+
+        check_workspace(self.options.workspace, self.options.env)
         secrets = secret_values(self.plan, self.options.env)
         store = JobStore(self.options.jobs_dir)
         checkpoint = resolve_checkpoint(
@@ -363,6 +366,9 @@ class _DockerRun:
         stopper = threading.Thread(target=self._stopper, name="sandbox-stopper", daemon=True)
         stopper.start()
         code = 1
+        from sandbox.steering import Snapshot
+
+        snapshot = Snapshot.take(self.options.workspace, self.options.steering)
         with guard:
             try:
                 code = self._run(store, checkpoint, secrets, ca=ca, uid=uid, gid=gid, connecting=connecting)
@@ -373,11 +379,25 @@ class _DockerRun:
                     raise
             finally:
                 self.teardown()
+                if self._settle(snapshot) and code == 0:
+                    code = 1
         self._requests.put(None)
         stopper.join(timeout=5)
         if self.standby is not None and self.settings.refill_standby:
             spawn_refill(self.standby, self.settings.standby_pool or StandbyPool.default(self.options.env))
         return guard.exit_code if guard.exit_code is not None else code
+
+    def _settle(self, snapshot: Any) -> bool:
+        """Undo what the run did to the host's steering files (`sandbox.steering`); True when it did any.
+
+        Runs after teardown, so nothing in the sandbox can act again. A run that touched them fails: an Expert
+        that rewrites the host's configuration is an incident for whoever runs it, not a detail.
+        """
+        quarantine = self.options.jobs_dir.parent / "quarantine" / (self.host_run_id or "run")
+        changes = snapshot.settle(quarantine)
+        for change in changes:
+            self.diag(change.describe())
+        return bool(changes)
 
     def _check_resume(self, checkpoint: Checkpoint | None) -> None:
         """Fail before building when a resume cannot work (the same rules the runtime applies inside)."""
@@ -399,7 +419,7 @@ class _DockerRun:
         )
 
     def _build_sandbox(self, labels: Mapping[str, str], *, ca: bytes | None, uid: int, gid: int,
-                       hidden: tuple[str, ...], connecting: Future[None]) -> ComposeProject:
+                       hidden: Hidden, connecting: Future[None]) -> ComposeProject:
         """Render, make sure the images exist, write the run dir, create the networks: the sandbox minus
         its containers (shared by a run and `sandbox warm`)."""
         options, plan = self.options, self.plan
@@ -408,7 +428,8 @@ class _DockerRun:
 
         def render(subnet: str) -> RenderedContext:
             site = RunSite(project=project, workspace=options.workspace, uid=uid, gid=gid,
-                           internal_subnet=subnet, labels=labels, hidden=hidden)
+                           internal_subnet=subnet, labels=labels, hidden=hidden.dirs,
+                           masked=hidden.files)
             return render_context(plan, options.config, site, ca_cert=ca)
 
         # A random /24 is almost never taken; if it is, creating the network says so and we pick again with
@@ -486,11 +507,11 @@ class _DockerRun:
 
     # ------------------------------------------------------------------------------------------ standby
 
-    def _standby_key(self, *, ca: bytes | None, uid: int, gid: int, hidden: tuple[str, ...]) -> str:
+    def _standby_key(self, *, ca: bytes | None, uid: int, gid: int, hidden: Hidden) -> str:
         return standby_key(plan=self.plan, config=self.options.config, workspace=self.options.workspace,
-                           uid=uid, gid=gid, hidden=hidden, ca=ca)
+                           uid=uid, gid=gid, hidden=hidden.key(), ca=ca)
 
-    def _claim_standby(self, *, ca: bytes | None, uid: int, gid: int, hidden: tuple[str, ...],
+    def _claim_standby(self, *, ca: bytes | None, uid: int, gid: int, hidden: Hidden,
                        connecting: Future[None]) -> StandbyRecord | None:
         """A live standby of this very sandbox, now ours; None (a fresh sandbox then) when there is none."""
         if not self.settings.use_standby:
@@ -543,6 +564,9 @@ class _DockerRun:
         proxy reached, waiting on stdin. Returns once it says it is ready; tears down what it made on error.
         """
         self.mark("start")
+        from sandbox.steering import check_workspace
+
+        check_workspace(self.options.workspace, self.options.env)
         uid, gid = _user(self.settings, self.options.env)
         ca = read_ca_bundle(self.plan)
         hidden = _hidden_paths(self.options)
@@ -1007,22 +1031,40 @@ def _process_age(at: float) -> float | None:
     return uptime - int(start) / os.sysconf("SC_CLK_TCK") - (time.perf_counter() - at)
 
 
-def _hidden_paths(options: RunOptions) -> tuple[str, ...]:
-    """The job store, if it lives inside the workspace, as a container path to cover.
+@dataclass(frozen=True)
+class Hidden:
+    """What the Expert must not see of the workspace: container paths covered by an empty read-only tmpfs
+    (`dirs`) or an empty read-only file (`files`). See `sandbox.steering`."""
 
-    The host resumes from the checkpoints there, so the Expert must neither read other jobs nor forge one.
-    The directory is created first so the engine does not create the mount point as root in the workspace.
+    dirs: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+
+    def key(self) -> tuple[str, ...]:
+        """Both lists as one, for the standby key: a standby hides exactly what a run would."""
+        return (*self.dirs, *(f"file:{f}" for f in self.files))
+
+
+def _hidden_paths(options: RunOptions) -> Hidden:
+    """The steering files and directories inside the workspace, as container paths to cover.
+
+    Always the job store: the host resumes from the checkpoints there, so the Expert must neither read other
+    jobs nor forge one. It is created first so the engine does not create the mount point as root. Then what
+    `options.steering` names (perstack.toml, env files, this tool's cache, the Docker client's config).
     """
+    from sandbox.steering import SteeringPaths, mask_targets
+
     workspace, jobs = options.workspace.resolve(), options.jobs_dir.resolve()
     try:
-        relative = jobs.relative_to(workspace)
+        inside = bool(jobs.relative_to(workspace).parts)
     except ValueError:
-        return ()
-    if not relative.parts:
-        return ()
-    top = workspace / relative.parts[0]
-    jobs.mkdir(parents=True, exist_ok=True)
-    return (f"/workspace/{top.relative_to(workspace).as_posix()}",)
+        inside = False
+    if inside:
+        jobs.mkdir(parents=True, exist_ok=True)
+    steering = options.steering
+    store = jobs.parent
+    steering = SteeringPaths(files=steering.files, dirs=(store, *(d for d in steering.dirs if d != store)))
+    dirs, files = mask_targets(workspace, steering)
+    return Hidden(dirs=dirs, files=files)
 
 
 def _with_command(spec: ContainerSpec, command: list[str]) -> ContainerSpec:

@@ -38,7 +38,7 @@ def plan_key(options: RunOptions, plan: SandboxPlan, settings: DockerSettings) -
     """The standby key a run with these options would look for."""
     uid, gid = _user(settings, options.env)
     return standby_key(plan=plan, config=options.config, workspace=options.workspace, uid=uid, gid=gid,
-                       hidden=_hidden_paths(options), ca=read_ca_bundle(plan))
+                       hidden=_hidden_paths(options).key(), ca=read_ca_bundle(plan))
 
 
 def warm_pool(options: RunOptions, plan: SandboxPlan, *, count: int, ttl: float, refill: Sequence[str],

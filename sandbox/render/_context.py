@@ -61,6 +61,10 @@ class ProxyRuntime:
     config_dir: str = PROXY_CONFIG_DIR
 
 
+MASK_FILE = "mask/empty"
+"""The empty file, in the rendered context, bind-mounted read-only over each masked path."""
+
+
 @dataclass(frozen=True)
 class RunSite:
     """Run-specific values: who runs, where the workspace is, how the networks are numbered, labels."""
@@ -74,6 +78,9 @@ class RunSite:
     # Container paths under /workspace covered by an empty read-only tmpfs, e.g. the host's job store when it
     # lives inside the workspace (the Expert must not read or forge the checkpoints the host resumes from).
     hidden: tuple[str, ...] = ()
+    # Container paths of files under /workspace covered by an empty read-only file: the host's steering
+    # files (perstack.toml, env files) when they lie inside the workspace (`sandbox.steering`).
+    masked: tuple[str, ...] = ()
     egress_network: str = EGRESS_NETWORK
 
     @property
@@ -210,6 +217,8 @@ def render_context(
         + "\n"
     ).encode()
     files["expert/plan.json"] = (plan.model_dump_json(indent=2, by_alias=True) + "\n").encode()
+    if site.masked:
+        files[MASK_FILE] = b""  # what the Expert sees in place of each steering file
 
     proxy_url = f"http://{site.proxy_ip}:{PROXY_PORT}"
     environment = {
@@ -239,6 +248,7 @@ def render_context(
         proxy_ip=site.proxy_ip,
         egress_network=site.egress_network,
         extra_hosts=[],
+        masked=list(site.masked),
         expert_tmpfs=[
             f"/tmp:size={tmpfs_size},mode=1777,exec",  # noqa: S108 - the container's own tmpfs
             f"/home/sandbox:size={tmpfs_size},mode=1777,exec",

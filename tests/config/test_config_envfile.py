@@ -23,10 +23,10 @@ def test_absolute_paths_and_no_interpolation_from_os_environ(
 ) -> None:
     monkeypatch.setenv("SANDBOX_TEST_HOST_SECRET", "host-value")
     file = tmp_path / "abs.env"
-    file.write_text("X=${SANDBOX_TEST_HOST_SECRET}\nSANDBOX_TEST_NEW=1\n", encoding="utf-8")
+    file.write_text("X=${SANDBOX_TEST_HOST_SECRET}\nTEST_NEW=1\n", encoding="utf-8")
     env = load_env_files([str(file)], Path("/nonexistent-base"))
-    assert env == {"X": "${SANDBOX_TEST_HOST_SECRET}", "SANDBOX_TEST_NEW": "1"}
-    assert "SANDBOX_TEST_NEW" not in os.environ
+    assert env == {"X": "${SANDBOX_TEST_HOST_SECRET}", "TEST_NEW": "1"}
+    assert "TEST_NEW" not in os.environ
 
 
 def test_bad_names_are_skipped_with_warnings(tmp_path: Path) -> None:
@@ -51,3 +51,21 @@ def test_unreadable_file_is_an_error(tmp_path: Path) -> None:
     assert len(lines) == 2
     assert lines[0].startswith(f"{tmp_path / 'bad.env'}: cannot be read: ")
     assert lines[1] == f"{tmp_path / 'dir.env'}: is not a regular file"
+
+
+def test_variables_that_steer_the_host_are_never_taken_from_an_env_file(tmp_path: Path) -> None:
+    """The red-team's `.env.local` with DOCKER_HOST sent the next run's stdin (the key) to another engine."""
+    (tmp_path / ".env.local").write_text(
+        "ANTHROPIC_API_KEY=sk-kept\nDOCKER_HOST=tcp://203.0.113.9:2375\nDOCKER_CONFIG=/tmp/x\n"
+        "SANDBOX_USER=0:0\nXDG_CACHE_HOME=/tmp/c\nHOME=/tmp/h\nPATH=/tmp/bin\nhttps_proxy=http://evil\n"
+        "LD_PRELOAD=/tmp/x.so\nPYTHONPATH=/tmp\nNODE_OPTIONS=--require=/tmp/x\nGIT_DIR=/tmp/g\n"
+        "SSL_CERT_FILE=/tmp/ca\nCOMPOSE_FILE=/tmp/c.yaml\nOPENAI_BASE_URL=https://api.example.test\n",
+        encoding="utf-8",
+    )
+    warnings: list[ConfigIssue] = []
+    env = load_env_files([".env.local"], tmp_path, warnings=warnings)
+    # Control: provider settings and keys still come from env files, as in Perstack.
+    assert env == {"ANTHROPIC_API_KEY": "sk-kept", "OPENAI_BASE_URL": "https://api.example.test"}
+    skipped = [w.path for w in warnings]
+    assert len(skipped) == 13
+    assert all("configures the host tool itself" in w.message for w in warnings)

@@ -14,7 +14,7 @@ from sandbox import events as ev
 from sandbox._errors import DockerError, RunError
 from sandbox.docker import SubnetTaken, map_docker_errors
 from sandbox.docker._proxylog_feed import AUDIT_FILE, ProxyFeed
-from sandbox.docker._run import _hidden_paths
+from sandbox.docker._run import Hidden, _hidden_paths
 from sandbox.jobs import JobStore
 
 from .conftest import Env
@@ -134,11 +134,11 @@ def test_feed_falls_back_to_the_host_run_when_no_run_id_arrives(tmp_path: Path) 
 
 def test_job_store_inside_the_workspace_is_hidden(world: Env) -> None:
     options = world.options()
-    assert _hidden_paths(options) == ()  # jobs outside the workspace: nothing to hide
+    assert _hidden_paths(options) == Hidden()  # jobs outside the workspace: nothing to hide
     inside: Any = world.options().__class__(
         **{**options.__dict__, "jobs_dir": world.workspace / "perstack" / "jobs"}
     )
-    assert _hidden_paths(inside) == ("/workspace/perstack",)
+    assert _hidden_paths(inside) == Hidden(dirs=("/workspace/perstack",))
     assert (world.workspace / "perstack" / "jobs").is_dir()  # created by the host, not by the engine as root
 
 
