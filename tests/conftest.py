@@ -9,7 +9,11 @@ tests (tests/registry/) serve it locally and unset the variable where they need 
 """
 
 import os
+import tempfile
 
 os.environ["SANDBOX_NO_REGISTRY"] = "1"
+# The accepted sandbox policies (`sandbox.accepted`) of in-process commands: this session's own, never the
+# user's (a test's perstack.toml at a reused temp path must not meet another session's record).
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="sandbox-test-state-")
 
 pytest_plugins = ["sandbox.testing.pytest_plugin"]

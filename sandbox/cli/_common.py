@@ -27,6 +27,7 @@ __all__ = [
     "Prepared",
     "SandboxFlags",
     "abort",
+    "check_accepted_policy",
     "err",
     "host_env",
     "load",
@@ -147,7 +148,7 @@ def prepare(
     docker sandbox pass "docker".
     """
     from sandbox.config import validate_env_name
-    from sandbox.plan import PlanInputs, compute_plan
+    from sandbox.plan import PlanInputs, compute_plan, default_runtime
 
     from ._runtime_name import resolve_runtime
 
@@ -161,9 +162,17 @@ def prepare(
         except ValueError as exc:
             abort(f"--env {name!r}: {exc}")
         names.append(name)
+    if runtime is None:
+        default, overridden = default_runtime(loaded.config, expert)
+        chosen = resolve_runtime(default, None)
+        if overridden is not None:
+            err(f"note: {expert!r} runs a registry Expert, so it runs in the docker sandbox, not on "
+                f"{overridden!r} (pass --runtime {overridden} to run it outside the sandbox)")
+    else:
+        chosen = resolve_runtime(runtime, None)
     inputs = PlanInputs(
         expert_key=expert,
-        runtime=resolve_runtime(runtime, loaded.config.runtime),
+        runtime=chosen,
         provider=provider,
         model=model,
         env=env,
@@ -196,3 +205,45 @@ def steering_for(
         jobs_dir=Path.cwd() / "perstack" / "jobs",
         env=env,
     )
+
+
+def check_accepted_policy(
+    prepared: Prepared,
+    expert: str,
+    *,
+    flags: SandboxFlags,
+    env_path: list[str] | None,
+    env_names: list[str] | None,
+    accept: bool,
+) -> None:
+    """Refuse a docker run whose perstack.toml widened the sandbox since the last accepted run
+    (`sandbox.accepted`); record the policy when it did not, or when `--accept-policy` accepts it."""
+    from sandbox.accepted import Explicit, Policy, PolicyStore, widenings
+
+    loaded, plan = prepared.loaded, prepared.plan
+    files = env_files(loaded, env_path)
+    policy = Policy.of(plan, env_files=files, extra_env=env_names or ())
+    store = PolicyStore.default(os.environ)
+    source = loaded.source or str(loaded.path)
+    old = store.get(source, expert)
+    if old is not None and not accept:
+        explicit = Explicit(
+            allow_private=frozenset(flags.allow_private or ()),
+            add_hosts=frozenset(flags.add_host or ()),
+            env_names=frozenset(env_names or ()),
+            env_files=frozenset(env_path or ()),
+            base_image=flags.base_image is not None,
+            node_image=flags.node_image is not None,
+            ca_cert=flags.ca_cert is not None,
+        )
+        wider = widenings(old, policy, explicit)
+        if wider:
+            abort(
+                f"{loaded.source or loaded.path}: the sandbox of Expert {expert!r} is wider than in the last "
+                f"run you accepted: {', '.join(wider)}; review it with `sandbox plan {expert}`, then rerun "
+                "with --accept-policy"
+            )
+    try:
+        store.put(source, expert, policy)
+    except OSError as exc:
+        err(f"warning: cannot record the accepted sandbox policy in {store.directory}: {exc.strerror or exc}")

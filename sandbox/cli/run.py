@@ -15,7 +15,15 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, prepare
+from ._common import (
+    ConfigOpt,
+    EnvNameOpt,
+    EnvPathOpt,
+    SandboxFlags,
+    abort,
+    check_accepted_policy,
+    prepare,
+)
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -98,6 +106,13 @@ def run_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")
     ] = False,
+    accept_policy: Annotated[
+        bool,
+        typer.Option(
+            "--accept-policy",
+            help="Accept a sandbox that perstack.toml widened since the last run (see `sandbox plan`).",
+        ),
+    ] = False,
 ) -> None:
     """Run an Expert; events stream to stdout as JSON lines."""
     from sandbox.options import RunOptions
@@ -116,6 +131,7 @@ def run_command(
     if runtime == "docker" and not dry_run:
         _preload_docker_sdk()
 
+    flags = SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids)
     prepared = prepare(
         expert,
         config=config,
@@ -124,7 +140,7 @@ def run_command(
         runtime=runtime,
         provider=provider,
         model=model,
-        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
+        flags=flags,
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     rt = plan.runtime
@@ -179,6 +195,10 @@ def run_command(
     # (before building), and each CLI runtime checks its own credentials.
     if rt == "perstack" and plan.env.missing:
         abort("missing required environment variables: " + ", ".join(plan.env.missing))
+    if rt == "docker":
+        check_accepted_policy(
+            prepared, expert, flags=flags, env_path=env_path, env_names=env, accept=accept_policy
+        )
     from sandbox.events import JsonlWriter
     from sandbox.runtimes import run_with_runtime
 

@@ -275,12 +275,14 @@ class Harness:
 
 
 def base_env(tmp: Path, **extra: str) -> dict[str, str]:
-    """A minimal host environment for a CLI subprocess: PATH, HOME, CA settings, a private TMPDIR."""
+    """A minimal host environment for a CLI subprocess: PATH, HOME, CA settings, a private TMPDIR and state
+    directory (the accepted sandbox policies, `sandbox.accepted`, are then the test's own)."""
     keep = ("PATH", "HOME", "SSL_CERT_FILE", "DOCKER_HOST", "XDG_CACHE_HOME", "LANG")
     env = {k: v for k, v in os.environ.items() if k in keep}
     tmpdir = tmp / "tmpdir"
     tmpdir.mkdir(parents=True, exist_ok=True)
     env["TMPDIR"] = str(tmpdir)
+    env["XDG_STATE_HOME"] = str(tmp / "state")
     env.update(extra)
     return env
 

@@ -9,6 +9,7 @@ from ._compute import (
     to_proxy_domains,
 )
 from ._model import EnvPlan, Limits, NetworkPlan, PackagePlan, SandboxPlan, SkillPlan
+from ._runtime_default import default_runtime, reaches_registry_expert
 
 __all__ = [
     "BUILTIN_BASE_SKILL",
@@ -22,5 +23,7 @@ __all__ = [
     "SandboxPlan",
     "SkillPlan",
     "compute_plan",
+    "default_runtime",
+    "reaches_registry_expert",
     "to_proxy_domains",
 ]
