@@ -11,7 +11,8 @@ nothing but the standard library)::
 Module map: `_probes` (in-container probe program, stdlib only), `_upstream` (the audit's own upstream,
 stdlib only), `_catalog` (probes, controls, verdicts), `_policy` (what the audit adds to the policy, and
 the proof that it adds nothing else), `_images` (the trusted helper image), `_host` (host-side facts),
-`_run` (orchestration on the executor's `ContainerBackend`), `_report` (table and JSON).
+`_run` (orchestration on the executor's `ContainerBackend`), `_report` (table and JSON), `_layout` and
+`_catalog_steering` (the user's real workspace layout, replicated, and the steering probes).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._catalog import AuditProbe, Evidence, Outcome, Site, build_catalog, judge_all
+    from ._layout import UserLayout
     from ._report import print_json, print_table
     from ._run import AuditReport, AuditSettings, run_audit
 
@@ -30,6 +32,7 @@ __all__ = [
     "Evidence",
     "Outcome",
     "Site",
+    "UserLayout",
     "build_catalog",
     "judge_all",
     "print_json",
@@ -46,6 +49,7 @@ _WHERE = {
     "judge_all": "_catalog",
     "print_json": "_report",
     "print_table": "_report",
+    "UserLayout": "_layout",
     "AuditReport": "_run",
     "AuditSettings": "_run",
     "run_audit": "_run",

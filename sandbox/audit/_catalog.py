@@ -86,6 +86,12 @@ class Site:
     symlinks: Mapping[str, str] = field(default_factory=dict)
     expected_env: frozenset[str] | None = None
     control_hash: str = ""
+    steering_masked: tuple[str, ...] = ()
+    """Container paths of the host's steering files masked in the replica of the user's layout (`_layout`)."""
+    steering_creatable: tuple[str, ...] = ()
+    """Container paths of absent steering files the sandbox could create (the host must undo them)."""
+    steering_control: str = ""
+    steering_control_create: str = ""
 
 
 @dataclass
@@ -163,7 +169,7 @@ def site_to_json(site: Site) -> dict[str, Any]:
 
 def site_from_json(data: Mapping[str, Any]) -> Site:
     values = dict(data)
-    for name in ("host_ipv4", "host_ipv6", "plan_domains"):
+    for name in ("host_ipv4", "host_ipv6", "plan_domains", "steering_masked", "steering_creatable"):
         values[name] = tuple(values.get(name) or ())
     values["plan_opt_ins"] = tuple((h, int(p)) for h, p in values.get("plan_opt_ins") or ())
     values["host_paths"] = {k: (int(v[0]), int(v[1])) for k, v in (values.get("host_paths") or {}).items()}
@@ -1212,6 +1218,9 @@ def build_catalog(site: Site) -> list[AuditProbe]:
     )
 
     P.extend(_filesystem(site))
+    from ._catalog_steering import steering_probes  # it builds on this module's pieces
+
+    P.extend(steering_probes(site))
     P.extend(_secrets(site))
     P.extend(_privilege(site))
     P.extend(_resources(site))
@@ -1450,7 +1459,13 @@ def _filesystem(site: Site) -> list[AuditProbe]:
     def j_mounts(ev: Evidence, pid: str = pid) -> Judgement:
         mounts = _r(ev, f"{pid}/list")["mounts"]
         binds = {m["mountPoint"] for m in mounts if m["fstype"] in _HOST_FS_TYPES}
-        unexpected = sorted(binds - _EXPECTED_BINDS - _DOCKER_BINDS)
+        # The masks over the host's steering files: an empty file of the rendered context, read-only.
+        masks = {
+            m["mountPoint"]
+            for m in mounts
+            if m["mountPoint"] in site.steering_masked and "ro" in m["options"].split(",")
+        }
+        unexpected = sorted(binds - _EXPECTED_BINDS - _DOCKER_BINDS - masks)
         found = sorted(binds & _EXPECTED_BINDS)
         return Judgement(
             not unexpected,
@@ -1468,7 +1483,7 @@ def _filesystem(site: Site) -> list[AuditProbe]:
             pid,
             "Only the workspace (and the read-only Expert config) come from the host",
             "host filesystems mounted only at /workspace, /sandbox/expert "
-            "(+ Docker's hosts/resolv.conf/hostname)",
+            "(+ Docker's hosts/resolv.conf/hostname, + read-only masks over steering files)",
             "the workspace mount is detected by the same method",
             j_mounts,
             inside=(_spec(pid, "list", "mounts"),),

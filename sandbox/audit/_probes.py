@@ -532,6 +532,51 @@ def probe_write_paths(p: Probe) -> Result:
     return out
 
 
+def probe_tamper(p: Probe) -> Result:
+    """What the red-team did to the host's steering files: open each for writing (nothing is written),
+    rename it away (and back, if that worked), and read it (markers only, never content)."""
+    out: Result = {}
+    markers = [str(m) for m in p.get("markers", [])]
+    for path in p["paths"]:
+        entry: Result = {}
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+            os.close(fd)
+            entry["write"] = {"ok": True, "error": None}
+        except OSError as exc:
+            entry["write"] = {"ok": False, "error": _err(exc)}
+        moved = f"{path}.sandbox-audit-moved"
+        try:
+            os.rename(path, moved)
+            os.rename(moved, path)
+            entry["rename"] = {"ok": True, "error": None}
+        except OSError as exc:
+            entry["rename"] = {"ok": False, "error": _err(exc)}
+        try:
+            with open(path, "rb") as fh:
+                data = fh.read(1 << 20)
+            found = [m for m in markers if m.encode() in data]
+            entry["read"] = {"ok": True, "size": len(data), "markers": found}
+        except OSError as exc:
+            entry["read"] = {"ok": False, "error": _err(exc)}
+        out[path] = entry
+    return out
+
+
+def probe_create_files(p: Probe) -> Result:
+    """Create each file (it must not exist) holding the marker: a steering file the host would read next."""
+    out: Result = {}
+    for path in p["paths"]:
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            os.write(fd, f"{p.get('marker', '')}\n".encode())
+            os.close(fd)
+            out[path] = {"ok": True, "error": None}
+        except OSError as exc:
+            out[path] = {"ok": False, "error": _err(exc)}
+    return out
+
+
 def parse_mountinfo(text: str) -> list[dict[str, str]]:
     """/proc/self/mountinfo -> [{mountPoint, root, fstype, source, options}] (octal escapes decoded)."""
 
@@ -1122,6 +1167,8 @@ KINDS: dict[str, Callable[[Probe], Result]] = {
     "stat_paths": probe_stat_paths,
     "read_files": probe_read_files,
     "write_paths": probe_write_paths,
+    "tamper": probe_tamper,
+    "create_files": probe_create_files,
     "mounts": probe_mounts,
     "sockets": probe_sockets,
     "proc_status": probe_proc_status,

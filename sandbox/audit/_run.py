@@ -79,6 +79,7 @@ from ._host import (
     secret_values,
 )
 from ._images import HELPER_DIR, ensure_helper_image
+from ._layout import UserLayout, build_replica, host_checks, settle_replica
 from ._policy import audit_names, audit_plan, check_additions, control_policy
 from ._upstream import PREFIX as UPSTREAM_PREFIX
 
@@ -100,6 +101,8 @@ class AuditSettings:
     * `resources`: run the fork/memory/tmpfs bombs (the slowest part).
     * `stderr`: where progress lines go; `progress`: show build progress there.
     * `evidence_path`: also write the site and the raw evidence there as JSON (debugging, test fixtures).
+    * `layout`: the user's real workspace layout, replicated for the steering probes (`_layout`); default:
+      the working directory with nothing to protect but the job store.
     """
 
     uid: int | None = None
@@ -110,6 +113,7 @@ class AuditSettings:
     stderr: IO[str] | None = None
     progress: bool = True
     evidence_path: Path | None = None
+    layout: UserLayout | None = None
 
 
 @dataclass
@@ -294,6 +298,9 @@ class _Audit:
         }
         self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
         workspace = self._workspace(uid, gid)
+        layout = self.settings.layout or UserLayout(workspace=Path.cwd())
+        owner = (uid, gid) if os.getuid() == 0 and (uid, gid) != (0, 0) else None
+        replica = build_replica(workspace, layout.workspace, layout.steering, self.marker, owner)
         project = f"sandbox-audit-{self.run_id}"
         rng = random.SystemRandom()
 
@@ -312,6 +319,8 @@ class _Audit:
                 gid=gid,
                 internal_subnet=internal,
                 labels=labels,
+                hidden=replica.dirs,
+                masked=replica.files,
             )
             real_ctx = render_context(self.plan, self.config, site_run, ca_cert=ca)
             aplan = audit_plan(self.plan, upstream_ip=upstream_ip, private_ip=private_ip)
@@ -354,6 +363,13 @@ class _Audit:
         site = self._site(
             compose, nets, uid, upstream_ip, private_ip, ca_pem, workspace, expected_env, control_value
         )
+        site = replace(
+            site,
+            steering_masked=replica.files,
+            steering_creatable=replica.creatable,
+            steering_control=replica.control_read,
+            steering_control_create=replica.control_create,
+        )
         catalog = build_catalog(site)
         if not self.settings.resources:
             catalog = [
@@ -388,6 +404,14 @@ class _Audit:
                 "responsiveness": monitor.summary(),
                 "same_sandbox": same,
                 "symlink_host_read": self._host_reads_symlink(workspace, site.marker),
+                "steering_layout": {
+                    "same": replica.files == replica.real_files
+                    and set(replica.real_dirs) <= set(replica.dirs),
+                    "real": [*replica.real_dirs, *replica.real_files],
+                    "replica": [*replica.dirs, *replica.files],
+                },
+                "steering_undo": settle_replica(replica, self.run_dir / "quarantine"),
+                **host_checks(self.plan, self.config, layout, self.run_dir),
             }
         )
         hits, control_found = self._inspect_secrets(

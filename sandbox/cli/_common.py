@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -33,6 +33,7 @@ __all__ = [
     "load",
     "prepare",
     "steering_for",
+    "widened_since_accepted",
 ]
 
 
@@ -207,6 +208,43 @@ def steering_for(
     )
 
 
+def widened_since_accepted(
+    prepared: Prepared,
+    expert: str,
+    *,
+    flags: SandboxFlags,
+    env_path: list[str] | None,
+    env_names: list[str] | None,
+) -> tuple[list[str] | None, Callable[[], None]]:
+    """(what the plan widens compared with the last accepted docker run, or None when none was recorded;
+    a function that records the plan as accepted). See `sandbox.accepted`."""
+    from sandbox.accepted import Explicit, Policy, PolicyStore, widenings
+
+    loaded, plan = prepared.loaded, prepared.plan
+    policy = Policy.of(plan, env_files=env_files(loaded, env_path), extra_env=env_names or ())
+    store = PolicyStore.default(os.environ)
+    source = loaded.source or str(loaded.path)
+    old = store.get(source, expert)
+    explicit = Explicit(
+        allow_private=frozenset(flags.allow_private or ()),
+        add_hosts=frozenset(flags.add_host or ()),
+        env_names=frozenset(env_names or ()),
+        env_files=frozenset(env_path or ()),
+        base_image=flags.base_image is not None,
+        node_image=flags.node_image is not None,
+        ca_cert=flags.ca_cert is not None,
+    )
+
+    def record() -> None:
+        try:
+            store.put(source, expert, policy)
+        except OSError as exc:
+            reason = exc.strerror or exc
+            err(f"warning: cannot record the accepted sandbox policy in {store.directory}: {reason}")
+
+    return (None if old is None else widenings(old, policy, explicit)), record
+
+
 def check_accepted_policy(
     prepared: Prepared,
     expert: str,
@@ -218,32 +256,14 @@ def check_accepted_policy(
 ) -> None:
     """Refuse a docker run whose perstack.toml widened the sandbox since the last accepted run
     (`sandbox.accepted`); record the policy when it did not, or when `--accept-policy` accepts it."""
-    from sandbox.accepted import Explicit, Policy, PolicyStore, widenings
-
-    loaded, plan = prepared.loaded, prepared.plan
-    files = env_files(loaded, env_path)
-    policy = Policy.of(plan, env_files=files, extra_env=env_names or ())
-    store = PolicyStore.default(os.environ)
-    source = loaded.source or str(loaded.path)
-    old = store.get(source, expert)
-    if old is not None and not accept:
-        explicit = Explicit(
-            allow_private=frozenset(flags.allow_private or ()),
-            add_hosts=frozenset(flags.add_host or ()),
-            env_names=frozenset(env_names or ()),
-            env_files=frozenset(env_path or ()),
-            base_image=flags.base_image is not None,
-            node_image=flags.node_image is not None,
-            ca_cert=flags.ca_cert is not None,
+    wider, record = widened_since_accepted(
+        prepared, expert, flags=flags, env_path=env_path, env_names=env_names
+    )
+    if wider and not accept:
+        loaded = prepared.loaded
+        abort(
+            f"{loaded.source or loaded.path}: the sandbox of Expert {expert!r} is wider than in the last "
+            f"run you accepted: {', '.join(wider)}; review it with `sandbox plan {expert}`, then rerun "
+            "with --accept-policy"
         )
-        wider = widenings(old, policy, explicit)
-        if wider:
-            abort(
-                f"{loaded.source or loaded.path}: the sandbox of Expert {expert!r} is wider than in the last "
-                f"run you accepted: {', '.join(wider)}; review it with `sandbox plan {expert}`, then rerun "
-                "with --accept-policy"
-            )
-    try:
-        store.put(source, expert, policy)
-    except OSError as exc:
-        err(f"warning: cannot record the accepted sandbox policy in {store.directory}: {exc.strerror or exc}")
+    record()

@@ -9,11 +9,12 @@ failed guarantee, or a control that failed so the result proves nothing), 1 on e
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, env_files, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -48,9 +49,14 @@ def audit_command(
         bool, typer.Option("--no-resources", help="Skip the fork, memory and tmpfs bombs (faster).")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds the probes may take.")] = 300,
+    workspace: Annotated[
+        Path | None,
+        typer.Option("--workspace", help="The workspace run would use (default: cwd); its layout is probed."),
+    ] = None,
 ) -> None:
     """Probe the Expert's sandbox from inside: egress, filesystem, privilege, resources; exit 1 on any gap."""
-    from sandbox.audit import AuditSettings, print_json, print_table, run_audit
+    from sandbox.accepted import Explicit
+    from sandbox.audit import AuditSettings, UserLayout, print_json, print_table, run_audit
 
     prepared = prepare(
         expert,
@@ -63,9 +69,26 @@ def audit_command(
         flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
-    report = run_audit(
-        plan, loaded.config, env_map, settings=AuditSettings(resources=not no_resources, timeout_s=timeout)
+    ws = (workspace or Path.cwd()).resolve()
+    if not ws.is_dir():
+        abort(f"--workspace {ws}: not a directory")
+    layout = UserLayout(
+        workspace=ws,
+        steering=prepared.steering,
+        env_files=tuple(env_files(loaded, env_path)),
+        config_source=loaded.source or str(loaded.path),
+        explicit=Explicit(
+            allow_private=frozenset(allow_private or ()),
+            add_hosts=frozenset(add_host or ()),
+            env_names=frozenset(env or ()),
+            env_files=frozenset(env_path or ()),
+            base_image=base_image is not None,
+            node_image=node_image is not None,
+            ca_cert=ca_cert is not None,
+        ),
     )
+    settings = AuditSettings(resources=not no_resources, timeout_s=timeout, layout=layout)
+    report = run_audit(plan, loaded.config, env_map, settings=settings)
     if as_json:
         print_json(report, sys.stdout)
     else:

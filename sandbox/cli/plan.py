@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare, widened_since_accepted
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -47,6 +47,7 @@ def plan_command(
     """Show the sandbox plan: images, packages, allowlist, environment names, limits."""
     from sandbox.render import RunSite, render_context
 
+    flags = SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids)
     prepared = prepare(
         expert,
         config=config,
@@ -55,18 +56,26 @@ def plan_command(
         runtime=runtime,
         provider=provider,
         model=model,
-        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
+        flags=flags,
     )
     loaded, plan = prepared.loaded, prepared.plan
+    wider, _ = widened_since_accepted(prepared, expert, flags=flags, env_path=env_path, env_names=env)
     ctx = render_context(plan, loaded.config, RunSite(project="sandbox-plan", workspace=loaded.base_dir))
     data = plan.model_dump(mode="json", by_alias=True)
     data["image"] = ctx.expert_image
     data["proxyImage"] = ctx.proxy_image
     data["configPath"] = str(loaded.path)
+    # What a docker run would refuse until `--accept-policy` (None: no run accepted yet).
+    data["widenedSinceAccepted"] = wider
     if as_json:
         print(json.dumps(data, indent=2))
         return
     _print_table(plan, ctx.expert_image, str(loaded.path))
+    if wider:
+        typer.echo(
+            "widened since the last docker run you accepted (a run needs --accept-policy): "
+            + ", ".join(wider)
+        )
 
 
 def _print_table(plan: SandboxPlan, image: str, config_path: str) -> None:

@@ -5,7 +5,7 @@ as one `ConfigError` with one located line per issue. The validator helpers are 
 checked exactly like the file (`--allow-private`, `--add-host`, `--env`...).
 """
 
-from ._envfile import load_env_files
+from ._envfile import is_host_only, load_env_files
 from ._load import LoadedConfig, load_config, parse_config_text
 from ._model import (
     DEFAULT_ENV_PATH,
@@ -61,6 +61,7 @@ __all__ = [
     "RuntimeName",
     "SandboxSettings",
     "Skill",
+    "is_host_only",
     "is_registry_key",
     "launcher_parts",
     "load_config",

@@ -12,10 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from sandbox.audit import AuditSettings, run_audit
+from sandbox.audit import AuditSettings, UserLayout, run_audit
 from sandbox.config import load_config
 from sandbox.docker._testkit import llm_tls
 from sandbox.plan import PlanInputs, compute_plan
+from sandbox.steering import steering_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parent / "fixtures" / "evidence-all-pass.json"
@@ -35,7 +36,21 @@ def main() -> int:
             ca_cert=str(llm_tls().bundle),
         ),
     )
-    report = run_audit(plan, loaded.config, env, settings=AuditSettings(evidence_path=FIXTURE))
+    # The example's own layout (perstack.toml in the workspace, `.env`/`.env.local` where the demo keeps the
+    # key), as `sandbox run` from that directory sees it, for the steering probes.
+    example = ROOT / "examples" / "time-keeper"
+    steering = steering_paths(
+        cwd=example,
+        config_file=loaded.path,
+        env_files=[".env", ".env.local"],
+        ca_cert=plan.ca_cert,
+        jobs_dir=example / "perstack" / "jobs",
+        env=env,
+    )
+    layout = UserLayout(
+        workspace=example, steering=steering, env_files=(".env", ".env.local"), config_source=loaded.source
+    )
+    report = run_audit(plan, loaded.config, env, settings=AuditSettings(evidence_path=FIXTURE, layout=layout))
     bad = [o.id for o in report.outcomes if o.verdict != "pass"]
     if bad:
         print(

@@ -22,13 +22,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from sandbox.audit import AuditReport, AuditSettings, run_audit
+from sandbox.audit import AuditReport, AuditSettings, UserLayout, run_audit
 from sandbox.audit._catalog import Site, build_catalog
 from sandbox.cli.audit import audit_command
 from sandbox.config import load_config
 from sandbox.docker._labels import Owner
 from sandbox.docker._testkit import llm_tls
 from sandbox.plan import PlanInputs, compute_plan
+from sandbox.steering import steering_paths
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -118,6 +119,18 @@ def as_user(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
             ca_cert=str(llm_tls().bundle),
         ),
     )
+    # The example's own directory as the workspace, as `sandbox run` from there would have it: its
+    # perstack.toml, the `.env`/`.env.local` the demo reads and the job store: what the steering probes see.
+    example = EXAMPLE.parent
+    steering = steering_paths(
+        cwd=example,
+        config_file=EXAMPLE,
+        env_files=[".env", ".env.local"],
+        ca_cert=plan.ca_cert,
+        jobs_dir=example / "perstack" / "jobs",
+        env=env,
+    )
+    layout = UserLayout(workspace=example, steering=steering, env_files=(".env", ".env.local"))
     return run_audit(
         plan,
         loaded.config,
@@ -128,6 +141,7 @@ def as_user(tmp_path_factory: pytest.TempPathFactory) -> AuditReport:
             resources=False,
             progress=False,
             temp_root=tmp_path_factory.mktemp("audit-user"),
+            layout=layout,
         ),
     )
 
@@ -170,3 +184,16 @@ def test_the_unprivileged_audit_ran_as_that_user(as_user: AuditReport) -> None:
 
 def test_nothing_is_left_behind(as_invoker: dict[str, Any], as_user: AuditReport) -> None:
     assert _leftovers() == []
+
+
+def test_the_steering_probes_ran_against_the_real_layout(
+    as_invoker: dict[str, Any], as_user: AuditReport
+) -> None:
+    """Both audits saw the user's steering files: the CLI's (the repository as workspace, the example's
+    perstack.toml inside it) and the example directory's (its perstack.toml at the workspace root)."""
+    masked = _row(as_invoker["probes"], "fs.steering-masked")["observed"]
+    assert "/workspace/examples/time-keeper/perstack.toml" in masked
+    user = next(o for o in as_user.outcomes if o.id == "fs.steering-masked")
+    assert "/workspace/perstack.toml" in user.observed
+    undo = next(o for o in as_user.outcomes if o.id == "fs.steering-undo")
+    assert "/workspace/.env" in undo.observed  # the demo's missing .env: created inside, undone after

@@ -7,6 +7,7 @@ sandbox; this is for the edits that reach it another way (a git checkout the Exp
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,8 @@ def test_a_widened_config_is_refused_until_accepted(
         toml.write_text(addition + BASE)
     else:
         toml.write_text(BASE + addition)
+    shown = CliRunner().invoke(app, ["plan", "e", "--json"], env=env)
+    assert phrase in " ".join(json.loads(shown.stdout)["widenedSinceAccepted"])  # plan says so
     refused = CliRunner().invoke(app, run, env=env)
     assert refused.exit_code == 1
     assert len(calls) == 2  # nothing ran

@@ -35,6 +35,7 @@ def test_all_is_sorted_and_complete() -> None:
         "RuntimeName",
         "SandboxSettings",
         "Skill",
+        "is_host_only",
         "is_registry_key",
         "launcher_parts",
         "load_config",
