@@ -94,6 +94,7 @@ class Policy:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Policy:
         """Read `to_json`'s output back; unknown or malformed parts read as empty (a stricter comparison)."""
+
         def names(key: str) -> frozenset[str]:
             return frozenset(str(v) for v in data.get(key) or () if isinstance(v, str))
 

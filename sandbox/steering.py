@@ -27,6 +27,7 @@ protected file by file and is refused.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import shutil
 import stat
@@ -43,6 +44,7 @@ __all__ = [
     "check_workspace",
     "container_path",
     "mask_targets",
+    "state_digest",
     "steering_paths",
 ]
 
@@ -222,6 +224,22 @@ def _state(path: Path) -> _State:
     return _State("file", data=data, size=st.st_size, mtime_ns=st.st_mtime_ns, mode=stat.S_IMODE(st.st_mode))
 
 
+def state_digest(path: Path) -> str:
+    """What `path` holds, as a short comparable string (a hash, never content): for records that outlive
+    the process (`sandbox.docker._steering_guard`)."""
+    return _digest_of(_state(path))
+
+
+def _digest_of(st: _State) -> str:
+    if st.kind == "file":
+        if st.data is not None:
+            return "file:" + hashlib.sha256(st.data).hexdigest()
+        return f"file:{st.size}:{st.mtime_ns}"
+    if st.kind == "link":
+        return "link:" + hashlib.sha256(st.target.encode()).hexdigest()
+    return st.kind
+
+
 def _same(a: _State, b: _State) -> bool:
     if a.kind != b.kind:
         return False
@@ -267,6 +285,10 @@ class Snapshot:
         paths: Iterable[Path] = dict.fromkeys([*inside.files, *(_resolved(p) for p in inside.files)])
         ws = workspace.resolve()
         return cls(workspace=ws, states={p: _state(p) for p in paths if _within(p, ws)})
+
+    def digests(self) -> dict[str, str]:
+        """`state_digest` of each recorded path as it was when taken."""
+        return {str(path): _digest_of(st) for path, st in self.states.items()}
 
     def settle(self, quarantine: Path) -> list[Change]:
         """Undo what the run did to the recorded paths; the run's versions go under `quarantine`.

@@ -62,9 +62,16 @@ EnvNameOpt = Annotated[
 
 
 def load(config: str | None) -> LoadedConfig:
-    """Load perstack.toml, printing warnings; a ConfigError propagates to main() which prints it."""
-    from sandbox.config import load_config
+    """Load perstack.toml, printing warnings; a ConfigError propagates to main() which prints it.
 
+    First, what sandboxed runs in a related workspace left behind (`sandbox.steering_guard`): before any
+    steering file is read, a live run's changes refuse the command and a killed run's are dealt with.
+    """
+    from sandbox.config import load_config
+    from sandbox.steering_guard import check_records
+
+    for line in check_records(Path.cwd(), os.environ):
+        err(line)
     loaded = load_config(config, cwd=Path.cwd())
     for warning in loaded.warnings:
         err(f"warning: {warning}")

@@ -14,7 +14,8 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+
+from sandbox._owner import proc_start, proc_stat, process_alive
 
 __all__ = [
     "CREATED_LABEL",
@@ -44,20 +45,8 @@ OWNER_LABEL = "sandbox.owner"
 ROLE_LABEL = "sandbox.role"
 
 
-def _proc_stat(pid: int) -> list[str]:
-    """Fields 3.. of /proc/<pid>/stat (Linux); empty when there is no such process (or no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return []
-    # The command name (field 2) may contain spaces and parentheses, so split after the last ')'.
-    return stat.rsplit(")", 1)[-1].split()
-
-
-def _proc_start(pid: int) -> str | None:
-    """The start time of `pid` in clock ticks since boot (Linux), which tells a recycled pid apart."""
-    fields = _proc_stat(pid)
-    return fields[19] if len(fields) > 19 else None  # field 22
+_proc_stat = proc_stat
+_proc_start = proc_start
 
 
 @dataclass(frozen=True)
@@ -89,19 +78,7 @@ class Owner:
 
 def owner_alive(owner: Owner) -> bool:
     """Whether the owning process still runs (on this host; other hosts' owners are presumed alive)."""
-    if owner.host != socket.gethostname():
-        return True
-    try:
-        os.kill(owner.pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    fields = _proc_stat(owner.pid)
-    if fields and fields[0] == "Z":
-        return False  # exited; only its parent has not collected it yet
-    recycled = bool(owner.start) and len(fields) > 19 and fields[19] != owner.start
-    return not recycled
+    return process_alive(owner.host, owner.pid, owner.start)
 
 
 def run_labels(*, run_id: str, job_id: str, deadline: float, owner: Owner | None = None,

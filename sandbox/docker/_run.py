@@ -61,6 +61,7 @@ from sandbox.jobs import JobStore, resolve_checkpoint
 from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
 from sandbox.render import RenderedContext, RunSite, render_context
+from sandbox.steering_guard import SteeringGuard, check_records
 
 from ._backend import (
     STDOUT,
@@ -366,9 +367,16 @@ class _DockerRun:
         stopper = threading.Thread(target=self._stopper, name="sandbox-stopper", daemon=True)
         stopper.start()
         code = 1
-        from sandbox.steering import Snapshot
-
-        snapshot = Snapshot.take(self.options.workspace, self.options.steering)
+        # The CLI dealt with the records of runs in workspaces related to the working directory before it
+        # read a steering file; a workspace elsewhere is checked here, and anything moved means this run's
+        # set-up may have come from it.
+        moved = check_records(Path.cwd(), os.environ, workspace=self.options.workspace)
+        if moved:
+            moved.append("sandbox: run again: this run's set-up may have come from them")
+            raise UserError("\n".join(moved))
+        steering = SteeringGuard.for_run(self.options.workspace, self.options.steering, self.options.jobs_dir,
+                                         os.environ)
+        steering.begin(self.host_run_id)
         with guard:
             try:
                 code = self._run(store, checkpoint, secrets, ca=ca, uid=uid, gid=gid, connecting=connecting)
@@ -379,7 +387,7 @@ class _DockerRun:
                     raise
             finally:
                 self.teardown()
-                if self._settle(snapshot) and code == 0:
+                if self._settle(steering) and code == 0:
                     code = 1
         self._requests.put(None)
         stopper.join(timeout=5)
@@ -387,14 +395,13 @@ class _DockerRun:
             spawn_refill(self.standby, self.settings.standby_pool or StandbyPool.default(self.options.env))
         return guard.exit_code if guard.exit_code is not None else code
 
-    def _settle(self, snapshot: Any) -> bool:
+    def _settle(self, steering: SteeringGuard) -> bool:
         """Undo what the run did to the host's steering files (`sandbox.steering`); True when it did any.
 
         Runs after teardown, so nothing in the sandbox can act again. A run that touched them fails: an Expert
         that rewrites the host's configuration is an incident for whoever runs it, not a detail.
         """
-        quarantine = self.options.jobs_dir.parent / "quarantine" / (self.host_run_id or "run")
-        changes = snapshot.settle(quarantine)
+        changes = steering.end()
         for change in changes:
             self.diag(change.describe())
         return bool(changes)
