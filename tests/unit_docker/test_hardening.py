@@ -3,8 +3,8 @@
 No Docker: real processes on this kernel, all of one unprivileged uid (the test drops to `nobody` when it
 runs as root, since root's CAP_SYS_PTRACE would bypass every check). A "victim" holds a canary in memory
 and in its environ; an "attacker" of the same uid tries what a tool process tried in the red-team pass:
-scan /proc/<victim>/mem, read /proc/<victim>/environ, open /proc/<victim>/fd/<its output pipe>, PTRACE_SEIZE, and
-prlimit-raise the victim's core limit. Every refusal is paired with the same attack on a victim that was
+scan /proc/<victim>/mem, read /proc/<victim>/environ, open /proc/<victim>/fd/<its output pipe>,
+PTRACE_SEIZE, and prlimit-raise the victim's core limit. Every refusal is paired with the same attack on a victim that was
 not hardened (or an attacker that was not confined), which must succeed.
 """
 
@@ -18,8 +18,6 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from sandbox import _hardening
 from sandbox.runtime._env import skill_env
