@@ -4,8 +4,8 @@ No Docker: real processes on this kernel, all of one unprivileged uid (the test 
 runs as root, since root's CAP_SYS_PTRACE would bypass every check). A "victim" holds a canary in memory
 and in its environ; an "attacker" of the same uid tries what a tool process tried in the red-team pass:
 scan /proc/<victim>/mem, read /proc/<victim>/environ, open /proc/<victim>/fd/<its output pipe>,
-PTRACE_SEIZE, and prlimit-raise the victim's core limit. Every refusal is paired with the same attack on a victim that was
-not hardened (or an attacker that was not confined), which must succeed.
+PTRACE_SEIZE, and prlimit-raise the victim's core limit. Every refusal is paired with the same attack on
+a victim that was not hardened (or an attacker that was not confined), which must succeed.
 """
 
 from __future__ import annotations
@@ -182,6 +182,7 @@ def test_the_launcher_reports_a_missing_program() -> None:
         text=True,
         timeout=30,
         env={"PATH": "/usr/bin:/bin"},
+        check=False,
     )
     assert done.returncode == 127 and "cannot run no-such-program-xyz" in done.stderr
 
