@@ -127,7 +127,7 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
 
 def main(argv: list[str]) -> NoReturn:
     """`sandbox internal container-run ARGS`: a standby (`--standby ...`) or a run, whose JSON payload
-    (`{"env": {NAME: value}, "checkpoint": {...} | null}`) is the first line on stdin.
+    (`{"env": {NAME: value}, "checkpoint": {...} | null, "eventKey": hex}`) is the first line on stdin.
 
     The provider's imports start before the payload is read, so they overlap the host attaching to the
     container and sending it.
