@@ -188,7 +188,7 @@ class EventPump:
         self._reported[kind] = seen
         if seen > _REPORTS_PER_KIND:
             return
-        what = event_type or _type_of(text)
+        what = repr(event_type) if event_type else _type_of(text)
         why = {
             "infrastructure": "infrastructure events come only from the host's own sources",
             "unsigned": "it does not carry the run key's MAC",
