@@ -104,3 +104,53 @@ def test_peer_memory_probe_on_this_machine() -> None:
     ok, control_ok, text = _judge("secrets.runtime-memory", evidence)
     assert control_ok, text
     assert ok == (not AS_ROOT), text  # as root on a host nothing is refused: the judge must say fail
+
+
+def _recorded() -> Evidence:
+    from sandbox.audit._catalog import evidence_from_json
+
+    return evidence_from_json(json.loads(FIXTURE.read_text())["evidence"])
+
+
+@pytest.mark.parametrize(
+    ("probe_id", "path", "value", "verdict"),
+    [
+        ("secrets.runtime-memory", ("hardened", "mem"), {"ok": True, "value": "canary found"}, "fail"),
+        ("secrets.runtime-memory", ("hardened", "prlimit"), {"ok": True, "value": "raised"}, "fail"),
+        ("secrets.runtime-memory", ("plain", "mem"), {"ok": False, "error": "EACCES: x"}, "unproven"),
+        (
+            "secrets.skill-isolation",
+            ("confined_vs_skill", "environ"),
+            {"ok": True, "value": "canary found"},
+            "fail",
+        ),
+        ("secrets.skill-isolation", ("confined_vs_init", "fd"), {"ok": True, "value": "opened"}, "fail"),
+        (
+            "secrets.skill-isolation",
+            ("unconfined_vs_init", "fd"),
+            {"ok": False, "error": "EACCES: x"},
+            "unproven",
+        ),
+    ],
+)
+def test_recorded_evidence_with_one_hole_is_judged_so(
+    probe_id: str, path: tuple[str, str], value: dict[str, object], verdict: str
+) -> None:
+    """The all-pass recording (a real audit) passes; with one method opened (or a control broken), not."""
+    evidence = _recorded()
+    ok, control_ok, _ = _judge(probe_id, evidence)
+    assert ok and control_ok
+    evidence.inside["secrets.peers/all"][path[0]][path[1]] = value
+    ok, control_ok, text = _judge(probe_id, evidence)
+    assert ("fail" if not ok else "pass" if control_ok else "unproven") == verdict, text
+
+
+def test_recorded_core_and_wire_evidence_with_a_hole_fails() -> None:
+    evidence = _recorded()
+    assert _judge("secrets.core-dumps", evidence)[:2] == (True, True)
+    evidence.inside["secrets.core-dumps/limit"]["hard"] = -1
+    assert not _judge("secrets.core-dumps", evidence)[0]
+    evidence = _recorded()
+    assert _judge("secrets.forged-events", evidence)[:2] == (True, True)
+    evidence.host["event_wire"]["accepted"].append("proxyAccess")
+    assert not _judge("secrets.forged-events", evidence)[0]
