@@ -135,7 +135,12 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
             assert (parse_bytes(ours_limit) if ours_limit else None) == (int(theirs) if theirs else None)
         assert spec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
         assert spec.pids_limit == svc.get("pids_limit")
-        assert {n: (u["soft"], u["hard"]) for n, u in svc.get("ulimits", {}).items()} == dict(spec.ulimits)
+        # Compose's JSON leaves out zero fields (`core: {}` is soft 0, hard 0) and has `single` for `core: N`.
+        theirs_ulimits = {
+            n: (u.get("soft", u.get("single", 0)), u.get("hard", u.get("single", 0)))
+            for n, u in svc.get("ulimits", {}).items()
+        }
+        assert theirs_ulimits == dict(spec.ulimits)
         # No core dumps in either container, and no raising the limit: a core is process memory (secrets).
         assert spec.ulimits["core"] == (0, 0)
         assert spec.init == bool(svc.get("init", False))
