@@ -1222,6 +1222,9 @@ def build_catalog(site: Site) -> list[AuditProbe]:
 
     P.extend(steering_probes(site))
     P.extend(_secrets(site))
+    from ._catalog_peers import peer_probes  # imports this module
+
+    P.extend(peer_probes(site))
     P.extend(_privilege(site))
     P.extend(_resources(site))
     P.append(_self_check())

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import random
+import resource
 import signal
 import socket
 import ssl
@@ -1152,6 +1153,194 @@ def probe_fork_bomb(p: Probe) -> Result:
 # The runner
 # ---------------------------------------------------------------------------------------------------------
 
+# ---------------------------------------------------------------------------------------------------------
+# Same-uid peers: the runtime's memory, the skills' environ, core dumps, forged events (issue #12)
+# ---------------------------------------------------------------------------------------------------------
+
+# A stand-in for the runtime (or a skill): holds a canary read from a pipe (memory only, like the stdin
+# payload) and one in its environ, optionally hardened by the runtime's own function, and owns a pipe whose
+# write end stands for the container's stdout.
+_STANDIN = r"""
+import os, sys, time
+canary = sys.stdin.readline().strip() + ""
+if sys.argv[1] == "harden":
+    from sandbox._hardening import harden_runtime
+    harden_runtime()
+r, w = os.pipe()
+print("ready", w, flush=True)
+time.sleep(120)
+"""
+
+# The attacker, a separate process (a sibling of the stand-in, like a tool process next to the runtime).
+_ATTACKER = r"""
+import ctypes, json, os, resource, sys
+pid, fd, canary, env_canary = int(sys.argv[1]), sys.argv[2], sys.argv[3].encode(), sys.argv[4].encode()
+out = {}
+def attempt(name, fn):
+    try:
+        out[name] = {"ok": True, "value": fn()}
+    except OSError as e:
+        out[name] = {"ok": False, "error": "%s: %s" % (__import__("errno").errorcode.get(e.errno, e.errno),
+                                                         os.strerror(e.errno) if e.errno else e)}
+def scan():
+    with open("/proc/%d/maps" % pid) as maps, open("/proc/%d/mem" % pid, "rb", 0) as mem:
+        for line in maps:
+            span, perms = line.split()[:2]
+            a, b = (int(x, 16) for x in span.split("-"))
+            if "r" not in perms or b - a > 1 << 28:
+                continue
+            try:
+                mem.seek(a)
+                if canary and canary in mem.read(b - a):
+                    return "canary found"
+            except OSError:
+                continue
+    return "read, canary not found"
+def environ():
+    data = open("/proc/%d/environ" % pid, "rb").read()
+    return "canary found" if env_canary and env_canary in data else "read"
+def fd_open():
+    os.close(os.open("/proc/%d/fd/%s" % (pid, fd), os.O_WRONLY))
+    return "opened for writing"
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.restype = ctypes.c_long
+def seize():
+    if libc.ptrace(0x4206, pid, None, None) != 0:
+        raise OSError(ctypes.get_errno(), "ptrace")
+    libc.ptrace(17, pid, None, None)
+    return "seized"
+def prlimit():
+    resource.prlimit(pid, resource.RLIMIT_CORE, (1 << 30, 1 << 30))
+    return "raised"
+def prlimit_lower():
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft - 1, hard))
+    return "lowered"
+for name, fn in (("mem", scan), ("environ", environ), ("fd", fd_open), ("ptrace", seize),
+                 ("prlimit", prlimit), ("prlimit_lower", prlimit_lower)):
+    if name in sys.argv[5].split(","):
+        attempt(name, fn)
+print(json.dumps(out))
+"""
+
+
+def _standin(hardened: bool, canary: str, env_canary: str) -> tuple[subprocess.Popen[bytes], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _STANDIN, "harden" if hardened else "plain"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "AUDIT_STANDIN_CANARY": env_canary},
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(canary.encode() + b"\n")
+    proc.stdin.flush()
+    word, fd = proc.stdout.readline().decode().split()
+    if word != "ready":
+        raise RuntimeError("stand-in did not start")
+    return proc, fd
+
+
+def _attack(pid: int, fd: str, canary: str, env_canary: str, methods: str, *, confined: bool) -> Result:
+    argv = [sys.executable, "-c", _ATTACKER, str(pid), fd, canary, env_canary, methods]
+    if confined:  # exactly how the runtime starts a skill or an `exec` program
+        from sandbox._hardening import confined_command
+
+        command, args = confined_command(argv[0], argv[1:])
+        argv = [command, *args]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    try:
+        result: Result = json.loads(done.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        result = {"error": f"attacker failed (exit {done.returncode}): {done.stderr[-300:]}"}
+    return result
+
+
+def probe_peer_memory(p: Probe) -> Result:
+    """What a same-uid process can take from a hardened runtime stand-in, an un-hardened one (control), a
+    skill stand-in when the attacker is confined like a skill or tool program, and the container's init.
+
+    Only inside the Expert's image: it uses the runtime's own hardening module (`sandbox._hardening`).
+    """
+    from sandbox._hardening import LAUNCHER, landlock_abi
+
+    canary, env_canary = f"audit-mem-{os.urandom(8).hex()}", f"audit-env-{os.urandom(8).hex()}"
+    all_methods = "mem,environ,fd,ptrace,prlimit,prlimit_lower"
+    out: Result = {"landlock_abi": landlock_abi(), "launcher": os.path.isfile(LAUNCHER)}
+    hardened, fd_h = _standin(True, canary, env_canary)
+    plain, fd_p = _standin(False, canary, env_canary)
+    try:
+        out["hardened"] = _attack(hardened.pid, fd_h, canary, env_canary, all_methods, confined=False)
+        out["plain"] = _attack(plain.pid, fd_p, canary, env_canary, all_methods, confined=False)
+        methods = "mem,environ,fd,ptrace"
+        out["confined_vs_skill"] = _attack(plain.pid, fd_p, canary, env_canary, methods, confined=True)
+        out["confined_vs_init"] = _attack(1, "1", "", "", "environ,fd,ptrace", confined=True)
+        out["unconfined_vs_init"] = _attack(1, "1", "", "", "environ,fd", confined=False)
+    finally:
+        for proc in (hardened, plain):
+            proc.kill()
+            proc.wait()
+    return out
+
+
+def probe_core_limit(p: Probe) -> Result:
+    """This process's RLIMIT_CORE, whether a child can raise it (soft up to hard, or hard), and the control:
+    lowering a soft limit works. Standard library only: the control runner runs it outside the sandbox."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_CORE)
+
+    def set_core(limits: tuple[int, int]) -> Callable[[], Result]:
+        def go() -> Result:
+            try:
+                resource.setrlimit(resource.RLIMIT_CORE, limits)
+            except (ValueError, OSError) as exc:
+                return {"ok": False, "error": _err(exc)}
+            return {"ok": True, "error": None}
+
+        return go
+
+    def lower_nofile() -> Result:
+        nofile = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(64, nofile[0]), nofile[1]))
+        return {"ok": True, "error": None}
+
+    unlimited = resource.RLIM_INFINITY
+    return {
+        "soft": soft,
+        "hard": hard,
+        "raise_hard": _in_child(set_core((1 << 20, 1 << 20) if hard != unlimited else (unlimited,) * 2)),
+        "raise_soft": _in_child(set_core((1 << 20, hard) if hard != 0 else (1, 1))),
+        "lower_soft": _in_child(lower_nofile),
+    }
+
+
+def probe_forge_events(p: Probe, event_key: str) -> Result:
+    """Write forged and signed event lines onto the container's stdout through /proc/1/fd/1 (the init's
+    descriptor, as a tool process did in the red-team pass). The host's pump code judges them (`_run`)."""
+    from sandbox._wire import new_key, sign_line
+
+    lines = dict(p["lines"])
+    out = [
+        lines["proxy_unsigned"],
+        sign_line(new_key(), 0, lines["proxy_signed"]),
+        lines["runtime_unsigned"],
+        sign_line(new_key(), 0, lines["runtime_wrong_key"]),
+        sign_line(event_key, 0, lines["proxy_signed"]),  # signed, but an infrastructure event
+        sign_line(event_key, 1, lines["control"]) if event_key else lines["control"],
+        sign_line(event_key, 1, lines["control"]) if event_key else lines["control"],  # a replay
+    ]
+    data = ("".join(line + "\n" for line in out)).encode()
+    if not in_container():  # never write into a host's init
+        fd, via = os.dup(1), "own stdout (not in a container)"
+    else:
+        try:
+            fd = os.open("/proc/1/fd/1", os.O_WRONLY)
+            via = "/proc/1/fd/1"
+        except OSError as exc:
+            fd, via = os.dup(1), f"own stdout (/proc/1/fd/1: {_err(exc)})"
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return {"written": len(out), "via": via}
+
+
 KINDS: dict[str, Callable[[Probe], Result]] = {
     "proxy_connect": probe_proxy_connect,
     "proxy_http": probe_proxy_http,
@@ -1179,8 +1368,10 @@ KINDS: dict[str, Callable[[Probe], Result]] = {
     "fill_tmpfs": probe_fill_tmpfs,
     "memory_bomb": probe_memory_bomb,
     "fork_bomb": probe_fork_bomb,
+    "peer_memory": probe_peer_memory,
+    "core_limit": probe_core_limit,
 }
-"""Probe kinds by name. `environ` is special-cased (it needs the stdin payload)."""
+"""Probe kinds by name. `environ` and `forge_events` are special-cased (they need the stdin payload)."""
 
 SEQUENTIAL_KINDS = ("priv_ops", "fill_tmpfs", "memory_bomb", "fork_bomb")
 """Kinds that fork or exhaust a limit: run one at a time, after everything else, in this order."""
@@ -1200,6 +1391,8 @@ def _run_one(probe: Probe, payload: Result) -> Result:
             data = probe_environ(
                 probe, dict(payload.get("env") or {}), list(payload.get("hostSecrets") or [])
             )
+        elif probe["kind"] == "forge_events":
+            data = probe_forge_events(probe, str(payload.get("eventKey") or ""))
         else:
             data = KINDS[probe["kind"]](probe)
     except Exception as exc:

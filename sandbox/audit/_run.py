@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from sandbox._errors import DockerError, RunError, UserError
+from sandbox._wire import new_key
 from sandbox.config import PerstackConfig
 from sandbox.docker import (
     AttachedStream,
@@ -82,6 +83,7 @@ from ._images import HELPER_DIR, ensure_helper_image
 from ._layout import UserLayout, build_replica, host_checks, settle_replica
 from ._policy import audit_names, audit_plan, check_additions, control_policy
 from ._upstream import PREFIX as UPSTREAM_PREFIX
+from ._wire_check import judge_wire
 
 __all__ = ["AuditReport", "AuditSettings", "run_audit"]
 
@@ -202,6 +204,7 @@ class _Streamed:
         self.stream = stream
         self.lines: list[dict[str, Any]] = []
         self.stderr: list[str] = []
+        self.raw: list[str] = []  # every stdout line as text (the forged-events probe's lines are not JSON)
         self._on_line = on_line
         self._buf = {1: b"", 2: b""}
         self.thread = threading.Thread(target=self._read, name="sandbox-audit-stream", daemon=True)
@@ -226,6 +229,7 @@ class _Streamed:
         if key == 2:
             self.stderr.append(text)
             return
+        self.raw.append(text)
         try:
             obj = json.loads(text)
         except ValueError:
@@ -266,6 +270,7 @@ class _Audit:
         self.run_id = secrets.token_hex(6)
         self.nonce = secrets.token_hex(8)
         self.marker = f"sandbox-audit-marker-{self.nonce}"
+        self.event_key = new_key()  # for the forged-events probe, on stdin like a run's (sandbox._wire)
         self.symlinks: dict[str, str] = {}
         self.helper_image = ""
 
@@ -395,6 +400,7 @@ class _Audit:
         monitor.stop()
 
         evidence = Evidence(inside=expert_run.results(), control=control_run.results())
+        evidence.host["event_wire"] = judge_wire(expert_run.raw, self.event_key)
         self._collect(evidence, specs, catalog_size=len(inside))
         evidence.host.update(
             {
@@ -770,7 +776,8 @@ class _Audit:
             stream.close_stdin()
             return reader
 
-        expert_payload = {"env": dict(canaries), "hostSecrets": hashes, "probes": inside, "workers": 48}
+        expert_payload = {"env": dict(canaries), "hostSecrets": hashes, "probes": inside, "workers": 48,
+                          "eventKey": self.event_key}
         control_payload = {"probes": outside, "workers": 16}
         expert_f = self.pool.submit(launch, "expert", expert_payload, on_expert_line)
         control_f = self.pool.submit(launch, "control", control_payload, lambda _o: None)

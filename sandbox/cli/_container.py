@@ -127,13 +127,14 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
 
 def main(argv: list[str]) -> NoReturn:
     """`sandbox internal container-run ARGS`: a standby (`--standby ...`) or a run, whose JSON payload
-    (`{"env": {NAME: value}, "checkpoint": {...} | null}`) is the first line on stdin.
+    (`{"env": {NAME: value}, "checkpoint": {...} | null, "eventKey": hex}`) is the first line on stdin.
 
     The provider's imports start before the payload is read, so they overlap the host attaching to the
     container and sending it.
     """
     import json
 
+    _harden()
     if argv[:1] == ["--standby"]:
         finish(run_standby(argv[1:]))
     known, _ = _parser().parse_known_args(argv)
@@ -150,6 +151,18 @@ def main(argv: list[str]) -> NoReturn:
     finish(run_in_container(argv, payload))
 
 
+def _harden() -> None:
+    """Before any secret arrives: no same-uid peer may read this process's memory or make it dump a core."""
+    from sandbox._hardening import harden_runtime
+
+    try:
+        harden_runtime()
+    except OSError as exc:
+        print(f"sandbox: cannot harden the runtime process ({exc}); refusing to receive secrets",
+              file=sys.stderr, flush=True)
+        finish(71)  # EX_OSERR
+
+
 def run_in_container(
     argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None,
     config: PerstackConfig | None = None,
@@ -161,12 +174,23 @@ def run_in_container(
     """
     source = dict(os.environ if environ is None else environ)
     args = _parser().parse_args(argv)
+    from sandbox._wire import WireWriter
+
+    event_key = payload.get("eventKey")
+    if not isinstance(event_key, str) or not event_key:
+        print("error: container-run expects the run's event key in the stdin payload", file=sys.stderr)
+        return 2
+    try:
+        writer = WireWriter(sys.stdout, event_key)
+    except ValueError:
+        print("error: container-run got an invalid event key", file=sys.stderr)
+        return 2
     _arm_deadline(args.deadline)
     waiter, proxy_error = _wait_for_proxy_in_background(source)
     config_path = _config_path(source)
 
     from sandbox.config import PerstackConfig
-    from sandbox.events import Checkpoint, JsonlWriter
+    from sandbox.events import Checkpoint
     from sandbox.options import RunOptions
     from sandbox.runtime import run_native
 
@@ -204,7 +228,7 @@ def run_in_container(
     if proxy_error:
         print(f"sandbox: {proxy_error[0]}", file=sys.stderr, flush=True)
         return EXIT_PROXY_UNAVAILABLE
-    return int(run_native(options, JsonlWriter(sys.stdout), store=None, initial_checkpoint=initial))
+    return int(run_native(options, writer, store=None, initial_checkpoint=initial))
 
 
 def _standby_parser() -> argparse.ArgumentParser:

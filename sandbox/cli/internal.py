@@ -32,7 +32,8 @@ def lock_skills(
 def container_run(ctx: typer.Context) -> None:
     """Entry point of the Expert container.
 
-    Reads one JSON document from stdin: `{"env": {NAME: value}, "checkpoint": {...} | null}`. Secret values
+    Reads one JSON document from stdin: `{"env": {NAME: value}, "checkpoint": {...} | null, "eventKey": hex}`
+    (the key signs every event line written to stdout, `sandbox._wire`). Secret values
     travel this way so that they never appear in argv, `docker inspect`, image layers or rendered files.
     The remaining arguments are `sandbox run` arguments. With `--standby` (a sandbox made by `sandbox warm`)
     the run's arguments come in the same JSON line, as `"args"`, once a run claims it.

@@ -110,6 +110,8 @@ class ContainerSpec:
     memswap_limit: str | None = None
     nano_cpus: int | None = None
     pids_limit: int | None = None
+    # name -> (soft, hard); compose's `ulimits` (the core limit is (0, 0): no core dumps, not raisable)
+    ulimits: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     init: bool = False
     stdin_open: bool = False
     # True: the engine closes the container's stdin when the first attached client detaches (a run's one

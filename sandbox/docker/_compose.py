@@ -37,7 +37,7 @@ _LONE_DOLLAR = re.compile(r"\$(?!\$)")
 _SERVICE_KEYS = frozenset({
     "image", "build", "user", "read_only", "cap_drop", "cap_add", "security_opt", "tmpfs", "volumes",
     "environment", "dns", "dns_opt", "mem_limit", "memswap_limit", "cpus", "pids_limit", "labels", "networks",
-    "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir",
+    "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir", "ulimits",
 })
 _NETWORK_KEYS = frozenset(
     {"internal", "enable_ipv6", "ipam", "labels", "name", "driver", "driver_opts", "external"}
@@ -188,6 +188,24 @@ def _tmpfs(value: Any, where: str) -> dict[str, str]:
     return out
 
 
+def _ulimits(value: Any, where: str) -> dict[str, tuple[int, int]]:
+    """Compose `ulimits`: `name: N` (soft = hard) or `name: {soft: N, hard: M}`."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise RenderError(f"compose.yaml {where}: expected a mapping")
+    out: dict[str, tuple[int, int]] = {}
+    for name, limit in value.items():
+        if isinstance(limit, dict) and set(limit) == {"soft", "hard"}:
+            soft, hard = limit["soft"], limit["hard"]
+        else:
+            soft = hard = limit
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (soft, hard)):
+            raise RenderError(f"compose.yaml {where}.{name}: expected a number or {{soft, hard}}")
+        out[str(name)] = (soft, hard)
+    return out
+
+
 def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSpec],
              base_dir: Path) -> ContainerSpec:
     where = f"services.{key}"
@@ -226,6 +244,7 @@ def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSp
                        if "memswap_limit" in body else None),
         nano_cpus=nano,
         pids_limit=int(pids) if pids is not None else None,
+        ulimits=_ulimits(body.get("ulimits"), f"{where}.ulimits"),
         init=_bool(body.get("init", False), f"{where}.init"),
         stdin_open=_bool(body.get("stdin_open", False), f"{where}.stdin_open"),
         networks=_attachments(body.get("networks") or {}, f"{where}.networks", networks),

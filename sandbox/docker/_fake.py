@@ -6,14 +6,19 @@ what "the Expert" prints, checks what it received on stdin, simulates a crash, a
 gracefully or a proxy that dies, and then asserts on `calls` (every backend call, in order) and on what is
 left (`containers`, `networks`): the teardown guarantees are checked without Docker.
 
+A fake Expert prints its events with `FakeProcess.event`, which signs them like the real runtime does
+(`sandbox._wire`, with the key from the stdin payload); `stdout` writes raw bytes, as a forger would.
+
 Shipped in the package, like pydantic-ai's `TestModel`, so that anyone embedding the executor can test too.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import queue
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,6 +51,8 @@ class FakeProcess:
         self.spec = container.spec
         self.signals: queue.Queue[str] = queue.Queue()
         self.killed = threading.Event()
+        self._key: str | None = None
+        self._seq = 0
 
     def read_stdin(self, timeout: float = 10.0) -> bytes:
         """Everything written to stdin, once it is closed (or after `timeout`)."""
@@ -54,6 +61,33 @@ class FakeProcess:
 
     def stdout(self, text: str | bytes) -> None:
         self._c.output.put((STDOUT, text.encode() if isinstance(text, str) else text))
+
+    def event(self, event: Any, *, split: bool = False, end: str = "\n") -> None:
+        """Print one event (a `sandbox.events` model or its JSON text) signed and numbered as the runtime
+        does; `split`: in two output frames, to exercise the host's re-assembly."""
+        from sandbox._wire import sign_line
+
+        if self._key is None:
+            self._key = self.event_key()
+        body = event if isinstance(event, str) else _event_json(event)
+        data = (sign_line(self._key, self._seq, body) + end).encode()
+        self._seq += 1
+        if split:
+            self.stdout(data[: len(data) // 2])
+            self.stdout(data[len(data) // 2 :])
+        else:
+            self.stdout(data)
+
+    def event_key(self, timeout: float = 10.0) -> str:
+        """The run's event key, from the first JSON line on stdin (a run's payload or a standby's claim)."""
+        end = time.monotonic() + timeout
+        while b"\n" not in self._c.stdin and not self._c.stdin_closed.is_set() and time.monotonic() < end:
+            time.sleep(0.005)
+        first = bytes(self._c.stdin).split(b"\n", 1)[0]
+        key = json.loads(first).get("eventKey") if first.strip() else None
+        if not isinstance(key, str):
+            raise RunError("fake Expert: no eventKey in the stdin payload")
+        return key
 
     def stderr(self, text: str | bytes) -> None:
         self._c.output.put((STDERR, text.encode() if isinstance(text, str) else text))
@@ -64,6 +98,12 @@ class FakeProcess:
             return self.signals.get(timeout=timeout)
         except queue.Empty:
             return None
+
+
+def _event_json(event: Any) -> str:
+    from sandbox.events import event_to_json
+
+    return event_to_json(event)
 
 
 FakeProgram = Callable[[FakeProcess], int]

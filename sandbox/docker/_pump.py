@@ -12,6 +12,13 @@ Storage mirrors the native runtime exactly (`Job.emit`): persist first, then emi
 and `--continue` / `--continue-job` / `--resume-from` / `-i` find their checkpoints. Run settings are
 written here, on `initializeRuntime` (coordinator) and delegated `startRun`s, because the runtime inside
 stores nothing.
+
+Who may say what: the Expert's stream carries only the runtime's events. Infrastructure events
+(`proxyAccess`, `dockerBuildProgress`, `dockerContainerStatus`) come from the host's own sources (the
+proxy's log, the build, the engine); one arriving on the container's stream is dropped and reported. With
+a `wire` (every docker run has one) each line must also carry the run key's MAC and the next sequence
+number (`sandbox._wire`): an unsigned, forged or replayed line is dropped and reported, a gap is reported
+and fails the run. Reports go to stderr (the first few of each kind; all are counted in `counts`).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
+from sandbox._wire import WireReader
 from sandbox.events import (
     TERMINAL_EVENT_TYPES,
     Checkpoint,
@@ -36,7 +44,11 @@ from sandbox.events import (
 )
 from sandbox.jobs import JobStore
 
-__all__ = ["EXIT_BY_TERMINAL", "EventPump", "RunSettingFactory"]
+__all__ = ["EXIT_BY_TERMINAL", "HOST_EVENT_TYPES", "EventPump", "RunSettingFactory"]
+
+# Events only the host's own sources emit; never accepted from the container's stream.
+HOST_EVENT_TYPES: frozenset[str] = frozenset({"proxyAccess", "dockerBuildProgress", "dockerContainerStatus"})
+_REPORTS_PER_KIND = 5
 
 # Exit codes by the coordinator's terminal event, as the native runtime returns them (`exit_code_for`).
 EXIT_BY_TERMINAL: Mapping[str, int] = {
@@ -60,6 +72,11 @@ class _Counts:
     invalid: int = 0
     foreign: int = 0
     other: int = 0
+    infrastructure: int = 0  # host-only event types from the container: dropped
+    unsigned: int = 0  # event-looking lines without the wire's MAC: dropped
+    bad_mac: int = 0
+    out_of_sequence: int = 0
+    lost: int = 0  # lines missing from the sequence (the run fails)
 
 
 class EventPump:
@@ -79,6 +96,7 @@ class EventPump:
         on_terminal: Callable[[EventBase], None] | None = None,
         on_first: Callable[[], None] | None = None,
         tail: int = 40,
+        wire: WireReader | None = None,
     ) -> None:
         self.job_id = job_id
         self.expert_key = expert_key
@@ -95,6 +113,8 @@ class EventPump:
         self.counts = _Counts()
         self.tail: deque[str] = deque(maxlen=tail)
         self.store_errors: list[str] = []
+        self._wire = wire
+        self._reported: dict[str, int] = {}
 
     # ------------------------------------------------------------------------------------------ input
 
@@ -107,6 +127,19 @@ class EventPump:
     def stdout_line(self, line: str) -> None:
         """One stdout line: an event, or other output."""
         text = line.strip()
+        if self._wire is not None:
+            verdict = self._wire.check(text)
+            if verdict.body is None:
+                if verdict.problem == "unsigned" and not _looks_like_event(text):
+                    self._other(text)  # plain output (a stray print): never an event
+                    return
+                self._drop(verdict.problem or "unsigned", text)
+                return
+            if verdict.lost:
+                self.counts.lost += verdict.lost
+                self._diag(f"sandbox: {verdict.lost} event line(s) from the Expert's runtime are missing "
+                           "(lost or tampered with); this run's record is incomplete and the run fails")
+            text = verdict.body
         obj = None
         if text.startswith("{"):
             try:
@@ -115,6 +148,9 @@ class EventPump:
                 obj = None
         if not isinstance(obj, dict) or not isinstance(obj.get("type"), str):
             self._other(text)
+            return
+        if obj["type"] in HOST_EVENT_TYPES:
+            self._drop("infrastructure", text, obj["type"])
             return
         try:
             event = parse_event(obj)
@@ -143,6 +179,24 @@ class EventPump:
                 self.store_errors.append(str(exc))
         self._emit(event)
         self._after_emit(event)
+
+    def _drop(self, kind: str, text: str, event_type: str | None = None) -> None:
+        """Count a refused line and say so on stderr (the first few of each kind: the stream is untrusted)."""
+        field = kind.replace("-", "_")
+        setattr(self.counts, field, getattr(self.counts, field) + 1)
+        seen = self._reported.get(kind, 0) + 1
+        self._reported[kind] = seen
+        if seen > _REPORTS_PER_KIND:
+            return
+        what = repr(event_type) if event_type else _type_of(text)
+        why = {
+            "infrastructure": "infrastructure events come only from the host's own sources",
+            "unsigned": "it does not carry the run key's MAC",
+            "bad-mac": "its MAC is not valid for this run's key",
+            "out-of-sequence": "its sequence number was already used (a replay)",
+        }[kind]
+        more = " (further ones are counted, not shown)" if seen == _REPORTS_PER_KIND else ""
+        self._diag(f"sandbox: dropped a {what} line from the Expert's output: {why}{more}")
 
     def _other(self, text: str) -> None:
         self.counts.other += 1
@@ -195,7 +249,33 @@ class EventPump:
         """The exit code the terminal event implies, or None without one."""
         if self.terminal is None:
             return None
+        if self.counts.lost:
+            return 1
         return EXIT_BY_TERMINAL.get(self.terminal.type, 1)
+
+
+def _looks_like_event(text: str) -> bool:
+    """A JSON object with a `type` (what the host would take for an event), or a line of the wire format."""
+    if text.startswith("sbx"):
+        return True
+    if not text.startswith("{"):
+        return False
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(obj, dict) and "type" in obj
+
+
+def _type_of(text: str) -> str:
+    """The line's event type for a report, as a quoted name, or 'non-event'."""
+    body = text.split(" ", 3)[-1] if text.startswith("sbx") else text
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return "non-event"
+    kind = obj.get("type") if isinstance(obj, dict) else None
+    return repr(kind[:60]) if isinstance(kind, str) else "non-event"
 
 
 def _query_of(event: StartRun) -> str | None:

@@ -45,6 +45,7 @@ from typing import IO, Any
 
 from sandbox._errors import DockerError, RunError, SandboxError, UserError
 from sandbox._startup import resume_gc
+from sandbox._wire import WireReader, new_key
 from sandbox.events import (
     Checkpoint,
     DockerBuildProgress,
@@ -473,8 +474,11 @@ class _DockerRun:
         started = time.time()
         self.wall_clock_s = wall
         hidden = _hidden_paths(options)
+        # The per-run key the runtime signs its event lines with (`sandbox._wire`): on stdin only.
+        event_key = new_key()
         payload: dict[str, Any] = {
             "env": secrets, "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None,
+            "eventKey": event_key,
         }
         gc: Future[Any] | None = None
         if self.settings.collect_garbage:
@@ -499,7 +503,7 @@ class _DockerRun:
         resume_gc()  # the host's start-up (SDK, config, plan, render imports) is over
         self.check_cancel()  # a signal that came while the containers were being created
         self._timer(wall, self.on_timeout)
-        pump = self._pump(expert_stream, store, env_names=[*secrets, *env_names])
+        pump = self._pump(expert_stream, store, env_names=[*secrets, *env_names], wire=WireReader(event_key))
         self.mark("output-closed")
         code = self._finish(pump)
         if gc is not None and gc.done() and gc.exception() is None:
@@ -815,7 +819,8 @@ class _DockerRun:
             temperature=settings.temperature,
         )
 
-    def _pump(self, stream: AttachedStream, store: JobStore, env_names: list[str]) -> EventPump:
+    def _pump(self, stream: AttachedStream, store: JobStore, env_names: list[str],
+              wire: WireReader | None = None) -> EventPump:
         answer: InteractiveToolCallResult | None = None
 
         def setting(run_id: str, expert_key: str, text: str | None,
@@ -839,7 +844,7 @@ class _DockerRun:
         pump = EventPump(job_id=self.job_id, expert_key=self.options.expert_key, emit=self.emit,
                          store=store, diag=self.diag, verbose=self.options.verbose, run_setting=setting,
                          on_run_id=on_run_id, on_terminal=on_terminal,
-                         on_first=lambda: self.mark("first-event"))
+                         on_first=lambda: self.mark("first-event"), wire=wire)
         splitters = {1: LineSplitter(), 2: LineSplitter()}
         try:
             for stream_id, chunk in stream.frames():

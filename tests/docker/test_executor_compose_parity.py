@@ -135,6 +135,14 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
             assert (parse_bytes(ours_limit) if ours_limit else None) == (int(theirs) if theirs else None)
         assert spec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
         assert spec.pids_limit == svc.get("pids_limit")
+        # Compose's JSON leaves out zero fields (`core: {}` is soft 0, hard 0) and has `single` for `core: N`.
+        theirs_ulimits = {
+            n: (u.get("soft", u.get("single", 0)), u.get("hard", u.get("single", 0)))
+            for n, u in svc.get("ulimits", {}).items()
+        }
+        assert theirs_ulimits == dict(spec.ulimits)
+        # No core dumps in either container, and no raising the limit: a core is process memory (secrets).
+        assert spec.ulimits["core"] == (0, 0)
         assert spec.init == bool(svc.get("init", False))
         assert spec.stdin_open == bool(svc.get("stdin_open", False))
         assert dict(spec.labels) == svc.get("labels", {})
@@ -181,6 +189,9 @@ def test_engine_stores_what_the_translation_says(rendered: tuple[Path, Any]) -> 
             assert (host["ExtraHosts"] or []) == list(spec.extra_hosts)
             assert host["Memory"] == parse_bytes(spec.mem_limit) and host["NanoCpus"] == (spec.nano_cpus or 0)
             assert host["PidsLimit"] == spec.pids_limit
+            ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host.get("Ulimits") or []}
+            assert ulimits == dict(spec.ulimits)
+            assert spec.ulimits["core"] == (0, 0)
             assert bool(host.get("Init")) == spec.init
             assert config["OpenStdin"] == spec.stdin_open and config["StdinOnce"] == spec.stdin_open
             assert not host.get("Privileged") and host.get("NetworkMode") != "host"

@@ -1,7 +1,8 @@
 """Helpers for executor unit tests: a config, a plan, options, and fake Expert programs for `FakeBackend`.
 
 A fake Expert program plays the container side of the contract: it reads the stdin payload, parses its
-`container-run` arguments, and prints Perstack events (built with `sandbox.events`) on stdout, so the host
+`container-run` arguments, and prints Perstack events (built with `sandbox.events`) on stdout, signed with
+the payload's event key as the runtime signs them (`FakeProcess.event`), so the host
 side (pump, job store, exit codes, teardown) runs for real against an in-memory engine.
 """
 
@@ -292,11 +293,8 @@ def expert_program(
         )
         nl = "\r\n" if crlf else "\n"
         for event in standard_events(job, run, terminal, start_from=start_from):
-            line = ev.event_to_json(event) + nl
-            data = line.encode()
             # Split every line in two frames to exercise re-assembly.
-            proc.stdout(data[: len(data) // 2])
-            proc.stdout(data[len(data) // 2 :])
+            proc.event(event, split=True, end=nl)
         if after is not None:
             result = after(proc, job, run)
             if result is not None:

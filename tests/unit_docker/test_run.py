@@ -37,6 +37,9 @@ def test_happy_path_streams_stores_and_tears_down(world: Env) -> None:
     assert types == ["initializeRuntime", "startRun", "completeRun"]
     assert_clean(world)
     # Secrets arrive on stdin only: exactly the plan's names with values, nothing else from the host.
+    # The per-run event key (sandbox._wire) rides in the same payload, and nowhere else.
+    key = seen.payload.pop("eventKey")
+    assert isinstance(key, str) and len(key) == 64 and key not in json.dumps([seen.argv, seen.env])
     assert seen.payload == {"env": {"ANTHROPIC_API_KEY": SECRET}, "checkpoint": None}
     assert SECRET not in " ".join(seen.argv)
     assert SECRET not in json.dumps(seen.env)
@@ -192,7 +195,7 @@ def test_events_for_another_job_are_dropped(world: Env) -> None:
             text="x",
             usage=ev.Usage(),
         )
-        proc.stdout(ev.event_to_json(fake) + "\n")
+        proc.event(fake)
 
     world.backend.programs["expert"] = expert_program(before=forger)
     assert run(world) == 0
@@ -204,7 +207,7 @@ def test_invalid_event_is_dropped_not_stored(world: Env) -> None:
     world.warm()
 
     def bad(proc: FakeProcess, job: str, run_id: str) -> None:
-        proc.stdout(json.dumps({"type": "completeRun", "jobId": job, "runId": run_id}) + "\n")
+        proc.event(json.dumps({"type": "completeRun", "jobId": job, "runId": run_id}))
 
     world.backend.programs["expert"] = expert_program(before=bad)
     assert run(world) == 0
@@ -399,7 +402,7 @@ def test_signal_stops_the_expert_gracefully(world: Env, signum: int, code: int) 
             step=ev.Step(step_number=1, started_at=1),
             error=err,
         )
-        proc.stdout(ev.event_to_json(stop) + "\n")
+        proc.event(stop)
         return 143
 
     def program(proc: FakeProcess) -> int:
@@ -416,7 +419,7 @@ def test_signal_stops_the_expert_gracefully(world: Env, signum: int, code: int) 
             max_retries=1,
             timeout=1,
         )
-        proc.stdout(ev.event_to_json(init) + "\n")
+        proc.event(init)
         return interrupted(proc, job, run_id)
 
     world.backend.programs["expert"] = program
@@ -665,10 +668,10 @@ def test_a_coordinator_that_delegates_is_not_stopped_at_its_delegation(world: En
         stop = ev.StopRunByDelegate(expert_key="coord", job_id=job, run_id=run_id, step_number=1,
                                     checkpoint=checkpoint(job, run_id, "stoppedByDelegate", 1), step=step(1))
         for event in (init, start, stop):
-            proc.stdout((ev.event_to_json(event) + "\n").encode())
+            proc.event(event)
         if proc.killed.wait(grace * 4 + 0.5):  # the delegates working
             return 137
-        proc.stdout((ev.event_to_json(done) + "\n").encode())
+        proc.event(done)
         return 0
 
     world.backend.programs["expert"] = program

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from sandbox._wire import WireReader, new_key
 from sandbox.config import parse_config_text
 from sandbox.docker._standby import READY_LINE, StandbyPool, StandbyRecord, standby_key, standby_labels
 from sandbox.plan import PlanInputs, compute_plan
@@ -178,6 +179,15 @@ def test_standby_runtime_rejects_a_job_without_args(tmp_path: Path, payload: str
     assert proc.returncode == 2 and 'one JSON line with "args"' in err and out == ""
 
 
+def test_standby_runtime_refuses_a_claim_without_an_event_key(tmp_path: Path) -> None:
+    proc = _standby(tmp_path, "--idle", "60")
+    assert proc.stderr is not None and proc.stdin is not None
+    assert proc.stderr.readline().strip() == READY_LINE
+    claim = json.dumps({"args": ["a", "hi", "--job-id", "j"], "env": {}})
+    out, err = proc.communicate(claim + "\n", timeout=60)
+    assert proc.returncode == 2 and "event key" in err and out == ""
+
+
 def test_stop_waits_for_a_fill_in_flight_and_removes_its_standby(tmp_path: Path) -> None:
     from sandbox.docker import FakeBackend
     from sandbox.docker._warm import stop_pool
@@ -205,11 +215,17 @@ def test_a_claimed_standby_runs_against_the_provider_after_its_rehearsal(tmp_pat
         assert proc.stderr is not None and proc.stdin is not None
         assert proc.stderr.readline().strip() == READY_LINE
         assert server.requests == []  # the rehearsal happened before ready, offline
+        key = new_key()
         payload = {"args": ["a", "hello", "--model", "claude-x", "--job-id", "j1"],
-                   "env": {"ANTHROPIC_API_KEY": "sk-claimed", "ANTHROPIC_BASE_URL": server.base_url}}
+                   "env": {"ANTHROPIC_API_KEY": "sk-claimed", "ANTHROPIC_BASE_URL": server.base_url},
+                   "eventKey": key}
         out, err = proc.communicate(json.dumps(payload) + "\n", timeout=120)
         assert proc.returncode == 0, err
-        events = [json.loads(line) for line in out.splitlines()]
+        # Every line is signed with the key the claim brought, in sequence (sandbox._wire).
+        reader = WireReader(key)
+        verdicts = [reader.check(line) for line in out.splitlines()]
+        assert all(v.problem is None and v.lost == 0 for v in verdicts), out[:500]
+        events = [json.loads(v.body or "") for v in verdicts]
         assert [e["type"] for e in events] == ["initializeRuntime", "startRun", "startGeneration",
                                                 "completeRun"]
         assert events[-1]["text"] == "claimed answer" and events[0]["jobId"] == "j1"

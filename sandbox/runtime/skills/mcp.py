@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import ToolError, UserError
+from sandbox._hardening import confined_command
 from sandbox.events import (
     EventBase,
     ImageInlinePart,
@@ -231,7 +232,10 @@ class McpSkill(Skill):
                 args=args,
             )
         )
-        params = StdioServerParameters(command=command, args=args, env=env, cwd=str(self._ctx.workspace))
+        # In its own Landlock domain: no other skill or tool program can read its environ or memory.
+        program, program_args = confined_command(command, args)
+        params = StdioServerParameters(command=program, args=program_args, env=env,
+                                       cwd=str(self._ctx.workspace))
 
         @contextlib.asynccontextmanager
         async def transport() -> Any:

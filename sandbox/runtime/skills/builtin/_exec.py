@@ -2,7 +2,10 @@
 
 No shell means no expansion, pipes or `;` chaining: the model names a program and its argv. The child
 gets only the safe variables plus the `env` the model passes (protected names such as LD_PRELOAD and
-NODE_OPTIONS are dropped), runs in its own process group and is killed as a group on timeout.
+NODE_OPTIONS are dropped), runs in its own process group and is killed as a group on timeout. In the
+sandbox it also runs in a Landlock domain of its own (`sandbox._hardening.confined_command`), so it cannot
+read the memory or environ of the runtime, a skill or another program; the program is looked up here first
+so that a missing one is still reported as "Cannot run".
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 from collections.abc import Mapping
 from typing import Any
 
 from sandbox._errors import ToolError
+from sandbox._hardening import LAUNCHER, confined_command
 from sandbox.runtime._env import filtered_env
 from sandbox.runtime.skills.builtin._paths import Workspace
 
@@ -58,10 +63,14 @@ async def run_exec(ws: Workspace, env_source: Mapping[str, str], args: dict[str,
         raise ToolError("env must be an object of strings")
     env = filtered_env(env_source, {str(k): str(v) for k, v in extra.items()})
     timeout_ms = args.get("timeout") or _DEFAULT_TIMEOUT_MS
+    confining = os.path.isfile(LAUNCHER)
+    if confining and "/" not in command and shutil.which(command, path=env.get("PATH")) is None:
+        raise ToolError(f"Cannot run {command}: No such file or directory")
+    program, program_args = confined_command(command, argv)
     try:
         proc = await asyncio.create_subprocess_exec(
-            command,
-            *argv,
+            program,
+            *program_args,
             cwd=cwd,
             env=env,
             stdin=asyncio.subprocess.DEVNULL,
