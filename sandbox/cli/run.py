@@ -25,6 +25,7 @@ from ._sandbox_opts import (
     MemoryOpt,
     NodeImageOpt,
     PidsOpt,
+    WorkspaceQuotaOpt,
 )
 
 __all__ = ["run_command", "start_command"]
@@ -95,6 +96,7 @@ def run_command(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    workspace_quota: WorkspaceQuotaOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")
     ] = False,
@@ -124,7 +126,9 @@ def run_command(
         runtime=runtime,
         provider=provider,
         model=model,
-        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
+        flags=SandboxFlags(
+            base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
+        ),
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     rt = plan.runtime

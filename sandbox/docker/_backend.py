@@ -110,6 +110,7 @@ class ContainerSpec:
     memswap_limit: str | None = None
     nano_cpus: int | None = None
     pids_limit: int | None = None
+    ulimits: Mapping[str, int] = field(default_factory=dict)  # name -> soft = hard limit (`fsize`: bytes)
     init: bool = False
     stdin_open: bool = False
     # True: the engine closes the container's stdin when the first attached client detaches (a run's one

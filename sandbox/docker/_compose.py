@@ -37,7 +37,7 @@ _LONE_DOLLAR = re.compile(r"\$(?!\$)")
 _SERVICE_KEYS = frozenset({
     "image", "build", "user", "read_only", "cap_drop", "cap_add", "security_opt", "tmpfs", "volumes",
     "environment", "dns", "dns_opt", "mem_limit", "memswap_limit", "cpus", "pids_limit", "labels", "networks",
-    "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir",
+    "ulimits", "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir",
 })
 _NETWORK_KEYS = frozenset(
     {"internal", "enable_ipv6", "ipam", "labels", "name", "driver", "driver_opts", "external"}
@@ -188,6 +188,23 @@ def _tmpfs(value: Any, where: str) -> dict[str, str]:
     return out
 
 
+def _ulimits(value: Any, where: str) -> dict[str, int]:
+    """`name: N` or `name: {soft: N, hard: N}` (equal: the sandbox never sets a raisable soft limit)."""
+    out: dict[str, int] = {}
+    if not isinstance(value, dict | None):
+        raise RenderError(f"compose.yaml {where}: expected a mapping")
+    for name, entry in (value or {}).items():
+        limit = entry
+        if isinstance(entry, dict):
+            if set(entry) != {"soft", "hard"} or entry["soft"] != entry["hard"]:
+                raise RenderError(f"compose.yaml {where}.{name}: expected equal soft and hard limits")
+            limit = entry["soft"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            raise RenderError(f"compose.yaml {where}.{name}: expected a non-negative integer")
+        out[_str(name, where)] = limit
+    return out
+
+
 def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSpec],
              base_dir: Path) -> ContainerSpec:
     where = f"services.{key}"
@@ -226,6 +243,7 @@ def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSp
                        if "memswap_limit" in body else None),
         nano_cpus=nano,
         pids_limit=int(pids) if pids is not None else None,
+        ulimits=_ulimits(body.get("ulimits"), f"{where}.ulimits"),
         init=_bool(body.get("init", False), f"{where}.init"),
         stdin_open=_bool(body.get("stdin_open", False), f"{where}.stdin_open"),
         networks=_attachments(body.get("networks") or {}, f"{where}.networks", networks),

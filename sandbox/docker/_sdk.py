@@ -342,6 +342,8 @@ class DockerBackend:
                 memswap_limit=spec.memswap_limit,
                 nano_cpus=spec.nano_cpus,
                 pids_limit=spec.pids_limit,
+                ulimits=[docker.types.Ulimit(name=k, soft=v, hard=v)
+                         for k, v in spec.ulimits.items()] or None,
                 init=spec.init or None,
                 network_mode=first.network if first else "none",
             )
