@@ -465,8 +465,10 @@ class _DockerRun:
     def _watch_quota(self) -> None:
         """Start the total write bound just before the Expert starts (`_quota`)."""
         self.scan_since = self.scan_since or time.time_ns()
+        skip = tuple(path.removeprefix("/workspace/").split("/")[0] for path in _hidden_paths(self.options))
         self.quota = QuotaWatcher(self.options.workspace, self.plan.limits.workspace_quota_bytes,
-                                  on_exceeded=lambda: self._requests.put("quota"))
+                                  on_exceeded=lambda: self._requests.put("quota"),
+                                  since_ns=self.scan_since - 1_000_000_000, skip=skip)
         self.quota.start()
 
     def _scan_workspace(self) -> None:

@@ -7,9 +7,8 @@ side (pump, job store, exit codes, teardown) runs for real against an in-memory 
 
 from __future__ import annotations
 
-import os
-
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
