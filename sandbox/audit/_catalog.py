@@ -86,6 +86,8 @@ class Site:
     symlinks: Mapping[str, str] = field(default_factory=dict)
     expected_env: frozenset[str] | None = None
     control_hash: str = ""
+    fsize_bytes: int = 0
+    """The plan's workspace quota in bytes: the Expert's RLIMIT_FSIZE."""
 
 
 @dataclass
@@ -1214,6 +1216,9 @@ def build_catalog(site: Site) -> list[AuditProbe]:
     P.extend(_filesystem(site))
     P.extend(_secrets(site))
     P.extend(_privilege(site))
+    from ._catalog_workspace import workspace_probes  # it builds on this module's helpers
+
+    P.extend(workspace_probes(site))
     P.extend(_resources(site))
     P.append(_self_check())
     return P

@@ -99,14 +99,14 @@ def _remount_nosuid(point: str) -> None:
     _mount(None, point, MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | keep)
 
 
-def nosuid_workspace(workspace: Path, run_dir: Path) -> Path | None:
-    """Bind-mount `workspace` at `run_dir/workspace`, nosuid,nodev; that path, or None when not possible.
+def nosuid_workspace(workspace: Path, run_dir: Path, *, name: str = "workspace") -> Path | None:
+    """Bind-mount `workspace` at `run_dir/name`, nosuid,nodev; that path, or None when not possible.
 
     Raises OSError only when the mount was made but could not be made nosuid (it is released first).
     """
     if not can_mount():
         return None
-    target = run_dir / "workspace"
+    target = run_dir / name
     target.mkdir(mode=0o700)
     try:
         _mount(str(workspace), str(target), MS_BIND | MS_REC)

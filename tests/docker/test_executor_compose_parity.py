@@ -135,6 +135,9 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
             assert (parse_bytes(ours_limit) if ours_limit else None) == (int(theirs) if theirs else None)
         assert spec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
         assert spec.pids_limit == svc.get("pids_limit")
+        ulimits = {k: v["soft"] if isinstance(v, dict) else v for k, v in (svc.get("ulimits") or {}).items()}
+        assert dict(spec.ulimits) == {k: int(v) for k, v in ulimits.items()}
+        assert spec.service != "expert" or "fsize" in spec.ulimits  # the workspace quota, per file
         assert spec.init == bool(svc.get("init", False))
         assert spec.stdin_open == bool(svc.get("stdin_open", False))
         assert dict(spec.labels) == svc.get("labels", {})
@@ -181,6 +184,8 @@ def test_engine_stores_what_the_translation_says(rendered: tuple[Path, Any]) -> 
             assert (host["ExtraHosts"] or []) == list(spec.extra_hosts)
             assert host["Memory"] == parse_bytes(spec.mem_limit) and host["NanoCpus"] == (spec.nano_cpus or 0)
             assert host["PidsLimit"] == spec.pids_limit
+            limits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host.get("Ulimits") or []}
+            assert limits == {k: (v, v) for k, v in spec.ulimits.items()}
             assert bool(host.get("Init")) == spec.init
             assert config["OpenStdin"] == spec.stdin_open and config["StdinOnce"] == spec.stdin_open
             assert not host.get("Privileged") and host.get("NetworkMode") != "host"
