@@ -39,11 +39,15 @@ def format_size(n: int) -> str:
     return f"{n}b"
 
 
-def written_since(workspace: Path, since_ns: int, *, skip: Iterable[str] = ()) -> int:
+def written_since(
+    workspace: Path, since_ns: int, *, skip: Iterable[str] = (), prune: Iterable[str] = ()
+) -> int:
     """Bytes in blocks of the regular files under `workspace` changed at or after `since_ns` (each inode
-    once, symlinks never followed, top-level names in `skip` not entered)."""
+    once, symlinks never followed, top-level names in `skip` and absolute directories in `prune` not
+    entered)."""
     total, seen, skipped = 0, set(), set(skip)
-    root = os.path.abspath(workspace)
+    pruned = {os.path.realpath(p) for p in prune}
+    root = os.path.realpath(workspace)
     stack = [root]
     while stack:
         directory = stack.pop()
@@ -60,7 +64,8 @@ def written_since(workspace: Path, since_ns: int, *, skip: Iterable[str] = ()) -
                 except OSError:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    stack.append(entry.path)
+                    if entry.path not in pruned:
+                        stack.append(entry.path)
                 elif stat.S_ISREG(st.st_mode) and st.st_ctime_ns >= since_ns:
                     key = (st.st_dev, st.st_ino)
                     if key not in seen:
@@ -84,6 +89,7 @@ class QuotaWatcher:
     on_exceeded: Callable[[], None]
     since_ns: int = 0
     skip: tuple[str, ...] = ()
+    prune: tuple[str, ...] = ()
     interval: float = 0.1
     usage: Callable[[Path], tuple[int, int]] = field(default=_used)
     limit: int = 0
@@ -120,7 +126,7 @@ class QuotaWatcher:
         now = time.monotonic()
         if now < self._next_walk:
             return False
-        written = written_since(self.workspace, self.since_ns, skip=self.skip)
+        written = written_since(self.workspace, self.since_ns, skip=self.skip, prune=self.prune)
         took = time.monotonic() - now
         self._next_walk = time.monotonic() + max(1.0, 10 * took)
         self.grown = max(self.grown, written)

@@ -468,7 +468,8 @@ class _DockerRun:
         skip = tuple(path.removeprefix("/workspace/").split("/")[0] for path in _hidden_paths(self.options))
         self.quota = QuotaWatcher(self.options.workspace, self.plan.limits.workspace_quota_bytes,
                                   on_exceeded=lambda: self._requests.put("quota"),
-                                  since_ns=self.scan_since - 1_000_000_000, skip=skip)
+                                  since_ns=self.scan_since - 1_000_000_000, skip=skip,
+                                  prune=(str(self.run_dir),) if self.run_dir else ())
         self.quota.start()
 
     def _scan_workspace(self) -> None:
@@ -476,7 +477,8 @@ class _DockerRun:
         if self.scan_since is None or "expert" not in self.containers:
             return
         skip = [path.removeprefix("/workspace/").split("/")[0] for path in _hidden_paths(self.options)]
-        report = scan_workspace(self.options.workspace, self.scan_since, skip=skip)
+        prune = [str(self.run_dir)] if self.run_dir is not None else []
+        report = scan_workspace(self.options.workspace, self.scan_since, skip=skip, prune=prune)
         for line in report_lines(report):
             self.diag(line)
 

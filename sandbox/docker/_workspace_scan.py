@@ -102,17 +102,20 @@ def scan_workspace(
     since_ns: int,
     *,
     skip: Iterable[str] = (),
+    prune: Iterable[str] = (),
     fix: bool = True,
     max_entries: int = MAX_ENTRIES,
 ) -> ScanReport:
     """Walk `workspace` (never following symlinks) for the entries above, changed at or after `since_ns`.
 
-    `skip`: top-level names not to enter (the host's job store). `fix`: remove set-id bits.
+    `skip`: top-level names not to enter (the host's job store). `prune`: absolute directories not to enter
+    (the run's own dir, should the workspace contain it). `fix`: remove set-id bits.
     """
     report = ScanReport()
-    root = os.path.abspath(workspace)
+    root = os.path.realpath(workspace)
     threshold = since_ns - _SLACK_NS
     skipped = set(skip)
+    pruned = {os.path.realpath(p) for p in prune}
     stack = [root]
     while stack:
         directory = stack.pop()
@@ -135,7 +138,7 @@ def scan_workspace(
                 except OSError:
                     continue
                 mode = st.st_mode
-                if stat.S_ISDIR(mode):
+                if stat.S_ISDIR(mode) and entry.path not in pruned:
                     stack.append(entry.path)
                 if st.st_ctime_ns < threshold:
                     continue
