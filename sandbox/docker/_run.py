@@ -108,7 +108,8 @@ class DockerSettings:
 
     **Parameters:**
 
-    * `uid`/`gid`: who the Expert runs as (default: the invoking user; `SANDBOX_USER=uid:gid` in the env map).
+    * `uid`/`gid`: who the Expert runs as (default: the invoking user, `SANDBOX_USER=uid:gid` in the env map;
+      as root: the workspace's owner, or root only with SANDBOX_USER in the process environment, `_user`).
     * `wall_clock_s`: overall guard for the container (default `timeout x maxSteps`, as the reference).
     * `stop_grace_s`: after SIGINT/SIGTERM/timeout, how long the Expert may take to write its last
       checkpoint before it is killed.

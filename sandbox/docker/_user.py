@@ -19,6 +19,7 @@ Embedders and tests choose a user explicitly with `DockerSettings(uid=..., gid=.
 from __future__ import annotations
 
 import os
+import pwd
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,18 @@ def _parse(text: str) -> tuple[int, int]:
     if not text_uid.isdigit() or (text_gid and not text_gid.isdigit()):
         raise UserError(f"SANDBOX_USER={text!r}: expected UID or UID:GID (numbers)")
     return int(text_uid), int(text_gid or text_uid)
+
+
+def _owner_group(uid: int, gid: int) -> int:
+    """The workspace's group, unless that is root's: then the owner's primary group (or the uid), so the
+    Expert never holds gid 0 by default (a set-gid-root file, root-group-readable files in the image)."""
+    if gid != 0:
+        return gid
+    try:
+        primary = pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        primary = 0
+    return primary or uid
 
 
 def resolve_user(
@@ -80,7 +93,7 @@ def resolve_user(
     except OSError:
         st = None
     if st is not None and st.st_uid != 0:
-        return UserChoice(st.st_uid, st.st_gid, "workspace-owner")
+        return UserChoice(st.st_uid, _owner_group(st.st_uid, st.st_gid), "workspace-owner")
     raise UserError(
         f"refusing to run the Expert as root: you are root and the workspace {workspace} is root's; run "
         "sandbox as an ordinary user, or set SANDBOX_USER=UID:GID in the environment (0:0 to run it as root)"

@@ -283,3 +283,15 @@ def test_compose_ulimits_are_strict(tmp_path: Path) -> None:
     for bad in ("      fsize: {soft: 5, hard: 6}\n", "      fsize: '5'\n", "      fsize: -1\n"):
         with pytest.raises(RenderError, match="ulimits"):
             parse_compose(base + bad, tmp_path)
+
+
+def test_a_user_workspace_with_root_group_does_not_give_the_expert_gid_0(tmp_path: Path) -> None:
+    if os.getuid() != 0:  # only root can make such a directory for another uid; the rule is pure otherwise
+        choice = resolve_user(None, None, {}, tmp_path, invoker=(0, 0), process_env={})
+        assert choice.why == "workspace-owner"
+        return
+    os.chown(tmp_path, 4242, 0)
+    choice = resolve_user(None, None, {}, tmp_path, invoker=(0, 0), process_env={})
+    assert (choice.uid, choice.why) == (4242, "workspace-owner") and choice.gid != 0
+    os.chown(tmp_path, 4242, 4343)  # control: a non-root group is kept
+    assert resolve_user(None, None, {}, tmp_path, invoker=(0, 0), process_env={}).gid == 4343
