@@ -162,7 +162,7 @@ def scan_workspace(
                     with contextlib.suppress(OSError):
                         target = os.readlink(entry.path)
                     if target and _outside(root, directory, target):
-                        report.findings.append(Finding(rel, "symlink-outside", f"-> {target}"))
+                        report.findings.append(Finding(rel, "symlink-outside", f"-> {target!r}"))
     return report
 
 

@@ -109,7 +109,7 @@ def test_setuid_fifo_and_outside_symlink_are_reported_and_defused(harness: Harne
     err = result.stderr
     assert "'suid' is a set-uid file" in err and "set-id bits removed" in err, err[-2000:]
     assert "'fifo' is a FIFO" in err, err[-2000:]
-    assert "'passwd-link' is a symlink pointing outside the workspace (-> /etc/passwd)" in err, err[-2000:]
+    assert "'passwd-link' is a symlink pointing outside the workspace (-> '/etc/passwd')" in err, err[-2000:]
     assert "inside-link" not in err
     assert "the run left 3 item(s) in the workspace" in err, err[-2000:]
     assert "perstack" not in err.split("the run left")[0].split("workspace:")[-1]  # the job store is skipped

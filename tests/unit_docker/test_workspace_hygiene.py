@@ -119,7 +119,9 @@ def test_the_scan_reports_each_hazard_once_and_strips_set_id_bits(tmp_path: Path
     lines = report_lines(report)
     assert len(lines) == 7 and all(line.startswith("sandbox: ") for line in lines)
     assert "the run left 6 item(s)" in lines[-1] and "set-id bits removed from 2 file(s)" in lines[-1]
-    assert any("'abs-link' is a symlink pointing outside the workspace (-> /etc/passwd)" in x for x in lines)
+    assert any(
+        "'abs-link' is a symlink pointing outside the workspace (-> '/etc/passwd')" in x for x in lines
+    )
     # Again: nothing left to fix, the rest still reported.
     again = scan_workspace(ws, since, skip=["perstack"])
     assert again.fixed == 0 and len(again.findings) == 4
@@ -295,3 +297,12 @@ def test_a_user_workspace_with_root_group_does_not_give_the_expert_gid_0(tmp_pat
     assert (choice.uid, choice.why) == (4242, "workspace-owner") and choice.gid != 0
     os.chown(tmp_path, 4242, 4343)  # control: a non-root group is kept
     assert resolve_user(None, None, {}, tmp_path, invoker=(0, 0), process_env={}).gid == 4343
+
+
+def test_names_and_link_targets_cannot_write_to_the_terminal(tmp_path: Path) -> None:
+    """The Expert picks the names and targets printed on the host's stderr: escapes are quoted, not sent."""
+    since = time.time_ns()
+    (tmp_path / "evil\x1b[2Jname").symlink_to("/\x1b]0;pwned\x07\nsandbox: all clear")
+    lines = report_lines(scan_workspace(tmp_path, since))
+    assert lines and all("\x1b" not in line and "\n" not in line and "\x07" not in line for line in lines)
+    assert "\\x1b" in lines[0]  # control: the finding is there, quoted
