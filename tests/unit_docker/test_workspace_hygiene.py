@@ -8,6 +8,7 @@ import socket
 import stat
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -306,3 +307,55 @@ def test_names_and_link_targets_cannot_write_to_the_terminal(tmp_path: Path) -> 
     lines = report_lines(scan_workspace(tmp_path, since))
     assert lines and all("\x1b" not in line and "\n" not in line and "\x07" not in line for line in lines)
     assert "\\x1b" in lines[0]  # control: the finding is there, quoted
+
+
+# ------------------------------------------------------------------------------------------ in a run
+
+
+def _quota_run(world: Any, monkeypatch: pytest.MonkeyPatch, write: int) -> tuple[int, str]:
+    """A fake run whose Expert writes `write` bytes and leaves a FIFO, under a 1m quota; the filesystem
+    reports 100 MiB of growth (someone else's, too) so only the walk decides."""
+    from functools import partial
+
+    from sandbox.docker import _run, run_in_docker
+
+    from .conftest import expert_program
+
+    calls = [0]
+
+    def usage(_path: Path) -> tuple[int, int]:
+        calls[0] += 1
+        return (0 if calls[0] == 1 else 100 * MIB), 1 << 40
+
+    monkeypatch.setattr(_run, "QuotaWatcher", partial(QuotaWatcher, usage=usage, interval=0.02))
+
+    def before(proc: Any, job: str, run: str) -> None:
+        (world.workspace / "out.bin").write_bytes(b"x" * write)
+        os.mkfifo(world.workspace / "left.fifo")
+        if write > MIB:
+            proc.wait_signal(10)  # the host kills it
+
+    world.warm()
+    world.backend.programs["expert"] = expert_program(before=before)
+    plan = plan_for(world.cfg, world.env, workspace_quota="1m")
+    code = run_in_docker(
+        world.options(), plan, world.emitted.append, backend=world.backend, settings=world.settings()
+    )
+    return code, world.err_text()
+
+
+def test_a_run_that_writes_past_the_quota_is_stopped_with_one_line(
+    world: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code, err = _quota_run(world, monkeypatch, 3 * MIB)
+    assert code == 1
+    lines = [line for line in err.splitlines() if "workspace grew by more than" in line]
+    assert len(lines) == 1 and "its quota of 1m" in lines[0] and "--workspace-quota" in lines[0], err
+    assert (world.workspace / "out.bin").stat().st_size == 3 * MIB  # nothing deleted
+    assert "'left.fifo' is a FIFO" in err  # the scan ran after the stop too
+
+
+def test_a_run_under_the_quota_completes(world: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, err = _quota_run(world, monkeypatch, MIB // 2)
+    assert code == 0, err
+    assert "workspace grew" not in err and "'left.fifo' is a FIFO" in err
