@@ -163,5 +163,7 @@ def test_workspace_quota_bounds_each_file_and_the_total(harness: Harness, tmp_pa
     assert parts and len(parts) < 8, parts  # stopped before the script ended
     assert not result.of("resolveToolResults")  # killed mid-script: the tool never returned
     written = sum(p.stat().st_blocks * 512 for p in [project / "small", project / "big", *parts])
-    assert 64 * MIB < written < 64 * MIB + 2 * 40 * MIB, written  # the overshoot is bounded
+    # The overshoot is bounded: a sample interval plus the kill, or up to a confirming walk's second of
+    # writing when other processes are filling the same disk (sandbox/docker/_quota.py).
+    assert 64 * MIB < written < 64 * MIB + 4 * 40 * MIB, written
     assert time.monotonic() - started < 300
