@@ -92,6 +92,8 @@ class Site:
     """Container paths of absent steering files the sandbox could create (the host must undo them)."""
     steering_control: str = ""
     steering_control_create: str = ""
+    fsize_bytes: int = 0
+    """The plan's workspace quota in bytes: the Expert's RLIMIT_FSIZE."""
 
 
 @dataclass
@@ -1226,6 +1228,9 @@ def build_catalog(site: Site) -> list[AuditProbe]:
 
     P.extend(peer_probes(site))
     P.extend(_privilege(site))
+    from ._catalog_workspace import workspace_probes  # it builds on this module's helpers
+
+    P.extend(workspace_probes(site))
     P.extend(_resources(site))
     P.append(_self_check())
     return P

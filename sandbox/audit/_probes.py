@@ -578,6 +578,55 @@ def probe_create_files(p: Probe) -> Result:
     return out
 
 
+def probe_plant_leftovers(p: Probe) -> Result:
+    """Leave in `dir` what a host process could trip on: a set-uid copy of a binary, a FIFO, a symlink to a
+    host path. The mode after `chmod` is the control: the bit can be set (the host must remove it)."""
+    out: Result = {}
+    directory = p["dir"]
+    suid = os.path.join(directory, "audit-suid")
+    try:
+        with open(p.get("binary", "/bin/true"), "rb") as src, open(suid, "wb") as dst:
+            dst.write(src.read())
+        os.chmod(suid, 0o4755)  # noqa: S103 - the attack being probed, in the sandbox's own workspace
+        out["suid"] = {"ok": True, "mode": f"{stat.S_IMODE(os.stat(suid).st_mode):04o}"}
+    except OSError as exc:
+        out["suid"] = {"ok": False, "error": _err(exc)}
+    for name in ("fifo", "symlink"):
+        path = os.path.join(directory, f"audit-{name}")
+        try:
+            if name == "fifo":
+                os.mkfifo(path)
+            else:
+                os.symlink(p.get("link_target", "/etc/passwd"), path)
+            out[name] = {"ok": True}
+        except OSError as exc:
+            out[name] = {"ok": False, "error": _err(exc)}
+    return out
+
+
+def probe_fsize(p: Probe) -> Result:
+    """RLIMIT_FSIZE, and a one-byte write at the limit (must fail, EFBIG) and just below it (the control).
+    Sparse: no data block is written before the offset, so probing a 10 GiB limit costs nothing."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    out: Result = {"soft": soft, "hard": hard}
+    path = os.path.join(p["dir"], f".sandbox-audit-fsize-{os.getpid()}")
+    limit = soft if soft != resource.RLIM_INFINITY else int(p.get("expected") or 1 << 30)
+    for part, offset in (("at_limit", limit), ("below_limit", limit - 1)):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            try:
+                os.pwrite(fd, b"x", offset)
+                out[part] = {"ok": True, "error": None}
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            out[part] = {"ok": False, "error": _err(exc)}
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return out
+
+
 def parse_mountinfo(text: str) -> list[dict[str, str]]:
     """/proc/self/mountinfo -> [{mountPoint, root, fstype, source, options}] (octal escapes decoded)."""
 
@@ -1358,6 +1407,8 @@ KINDS: dict[str, Callable[[Probe], Result]] = {
     "write_paths": probe_write_paths,
     "tamper": probe_tamper,
     "create_files": probe_create_files,
+    "plant_leftovers": probe_plant_leftovers,
+    "fsize": probe_fsize,
     "mounts": probe_mounts,
     "sockets": probe_sockets,
     "proc_status": probe_proc_status,

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import dataclasses
 import ipaddress
 import json
 import os
 import random
 import secrets
 import shutil
+import stat
 import sys
 import threading
 import time
@@ -65,6 +67,9 @@ from sandbox.docker._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
 from sandbox.docker._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
 from sandbox.docker._run import create_network
 from sandbox.docker._subnet import host_routes, pick_subnet
+from sandbox.docker._user import UserChoice, resolve_user
+from sandbox.docker._workspace_mount import can_mount, nosuid_workspace, release_mounts
+from sandbox.docker._workspace_scan import scan_workspace
 from sandbox.plan import SandboxPlan
 from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy, render_context
 from sandbox.render._squid import render_squid
@@ -149,16 +154,37 @@ class AuditReport:
         }
 
 
-def _user(settings: AuditSettings, env: Mapping[str, str]) -> tuple[int, int]:
-    uid, gid = settings.uid, settings.gid
-    override = env.get("SANDBOX_USER")
-    if (uid is None or gid is None) and override:
-        text_uid, _, text_gid = override.partition(":")
-        if not text_uid.isdigit() or (text_gid and not text_gid.isdigit()):
-            raise UserError(f"SANDBOX_USER={override!r}: expected UID or UID:GID (numbers)")
-        uid = int(text_uid) if uid is None else uid
-        gid = int(text_gid or text_uid) if gid is None else gid
-    return (os.getuid() if uid is None else uid), (os.getgid() if gid is None else gid)
+def _user(settings: AuditSettings, env: Mapping[str, str]) -> UserChoice:
+    """As `sandbox run` in this directory would choose (`sandbox.docker._user`): never root by default."""
+    return resolve_user(settings.uid, settings.gid, env, Path.cwd())
+
+
+def _root_invoker_control(run_dir: Path) -> dict[str, Any]:
+    """The user rule applied to a root invoker, on a directory owned by an ordinary uid (it must pick that
+    uid) and on a root-owned one (it must refuse): the method works where the host allows it."""
+    owned = run_dir / "owned-by-user"
+    owned.mkdir()
+    out: dict[str, Any] = {}
+    try:
+        if os.geteuid() == 0:
+            os.chown(owned, 4242, 4242)
+        choice = resolve_user(None, None, {}, owned, invoker=(0, 0), process_env={})
+        out["user_owned"] = {"uid": choice.uid, "why": choice.why, "owner": owned.stat().st_uid}
+    except (OSError, UserError) as exc:
+        out["user_owned"] = {"error": str(exc)}
+    try:
+        resolve_user(None, None, {}, Path("/"), invoker=(0, 0), process_env={})
+        out["root_owned"] = {"refused": False}
+    except UserError as exc:
+        out["root_owned"] = {"refused": True, "message": str(exc)}
+    return out
+
+
+def _mode(path: Path) -> str | None:
+    try:
+        return f"{stat.S_IMODE(path.lstat().st_mode):04o}"
+    except OSError:
+        return None
 
 
 def _size_bytes(text: str) -> int:
@@ -291,7 +317,8 @@ class _Audit:
         started = time.monotonic()
         backend = self.backend
         backend.ping()
-        uid, gid = _user(self.settings, self.env)
+        choice = _user(self.settings, self.env)
+        uid, gid = choice.uid, choice.gid
         ca = read_ca_bundle(self.plan)
         labels = {
             **run_labels(
@@ -306,6 +333,8 @@ class _Audit:
         layout = self.settings.layout or UserLayout(workspace=Path.cwd())
         owner = (uid, gid) if os.getuid() == 0 and (uid, gid) != (0, 0) else None
         replica = build_replica(workspace, layout.workspace, layout.steering, self.marker, owner)
+        # As `sandbox run` binds it: through a nosuid,nodev mount when this process may make one.
+        mounted = nosuid_workspace(workspace, self.run_dir, name="workspace-mount")
         project = f"sandbox-audit-{self.run_id}"
         rng = random.SystemRandom()
 
@@ -319,7 +348,7 @@ class _Audit:
             upstream_ip, private_ip = _nth(public, 10), _nth(lan, 10)
             site_run = RunSite(
                 project=project,
-                workspace=workspace,
+                workspace=mounted or workspace,
                 uid=uid,
                 gid=gid,
                 internal_subnet=internal,
@@ -396,8 +425,10 @@ class _Audit:
         monitor = ResponsivenessMonitor(backend.ping)
         monitor.baseline()
         self.say(f"running {len(inside)} probes inside the sandbox and {len(outside)} controls outside")
+        since = time.time_ns()
         expert_run, control_run = self._run_batches(specs, inside, outside, canaries, hashes, monitor)
         monitor.stop()
+        leftovers = scan_workspace(workspace, since)
 
         evidence = Evidence(inside=expert_run.results(), control=control_run.results())
         evidence.host["event_wire"] = judge_wire(expert_run.raw, self.event_key)
@@ -418,6 +449,17 @@ class _Audit:
                 },
                 "steering_undo": settle_replica(replica, self.run_dir / "quarantine"),
                 **host_checks(self.plan, self.config, layout, self.run_dir),
+                "workspace_mount": {"can_mount": can_mount(), "nosuid_mount": mounted is not None},
+                "leftovers": {
+                    "findings": [dataclasses.asdict(f) for f in leftovers.findings],
+                    "suid_mode_after": _mode(workspace / "audit-suid"),
+                },
+                "root_invoker": {
+                    "invoker": os.getuid(),
+                    "uid": uid,
+                    "why": choice.why,
+                    "control": _root_invoker_control(self.run_dir),
+                },
             }
         )
         hits, control_found = self._inspect_secrets(
@@ -736,6 +778,7 @@ class _Audit:
             memory_bytes=_size_bytes(limits.memory),
             pids=limits.pids,
             tmpfs_bytes=_size_bytes(limits.tmpfs_size),
+            fsize_bytes=limits.workspace_quota_bytes,
             cpus=limits.cpus,
             host_ipv4=tuple(host_ipv4()),
             host_ipv6=tuple(host_ipv6()),
@@ -862,7 +905,8 @@ class _Audit:
                 except Exception as exc:
                     problems.append(f"network {net}: {exc}")
         if self.run_dir is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if release_mounts(self.run_dir):  # never delete through the workspace mount
+                shutil.rmtree(self.run_dir, ignore_errors=True)
             if self.run_dir.exists():
                 problems.append(f"temp dir {self.run_dir}")
         self.pool.shutdown(wait=False, cancel_futures=True)

@@ -126,6 +126,7 @@ class SandboxFlags:
     memory: str | None = None
     cpus: float | None = None
     pids: int | None = None
+    workspace_quota: str | None = None
 
 
 @dataclass(frozen=True)
@@ -191,6 +192,7 @@ def prepare(
         memory=flags.memory,
         cpus=flags.cpus,
         pids=flags.pids,
+        workspace_quota=flags.workspace_quota,
         allow_private=tuple(flags.allow_private or ()),
         add_hosts=tuple(flags.add_host or ()),
     )

@@ -15,6 +15,7 @@ __all__ = [
     "MemoryOpt",
     "NodeImageOpt",
     "PidsOpt",
+    "WorkspaceQuotaOpt",
 ]
 
 BaseImageOpt = Annotated[
@@ -44,7 +45,9 @@ CaCertOpt = Annotated[
 AllowPrivateOpt = Annotated[
     list[str] | None,
     typer.Option(
-        "--allow-private", help="Let the proxy reach HOST:PORT although it resolves to a private address."
+        "--allow-private",
+        help="Let the proxy reach HOST:PORT although it resolves to a private address: HTTPS (CONNECT) and, "
+        "for this HOST:PORT only, plain HTTP (ollama on the LAN speaks http).",
     ),
 ]
 AddHostOpt = Annotated[
@@ -56,3 +59,11 @@ MemoryOpt = Annotated[
 ]
 CpusOpt = Annotated[float | None, typer.Option("--cpus", help="CPU limit of the Expert container.")]
 PidsOpt = Annotated[int | None, typer.Option("--pids", help="Process limit of the Expert container.")]
+WorkspaceQuotaOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--workspace-quota",
+        help="Most the Expert may write through the workspace (default 10g): per file (the kernel refuses "
+        "more) and in total (the run is stopped).",
+    ),
+]

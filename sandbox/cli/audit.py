@@ -24,6 +24,7 @@ from ._sandbox_opts import (
     MemoryOpt,
     NodeImageOpt,
     PidsOpt,
+    WorkspaceQuotaOpt,
 )
 
 __all__ = ["audit_command"]
@@ -44,6 +45,7 @@ def audit_command(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    workspace_quota: WorkspaceQuotaOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     no_resources: Annotated[
         bool, typer.Option("--no-resources", help="Skip the fork, memory and tmpfs bombs (faster).")
@@ -66,7 +68,9 @@ def audit_command(
         runtime="docker",
         provider=provider,
         model=model,
-        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
+        flags=SandboxFlags(
+            base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
+        ),
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     ws = (workspace or Path.cwd()).resolve()

@@ -115,7 +115,8 @@ def _print_table(plan: SandboxPlan, image: str, config_path: str) -> None:
     limits = plan.limits
     table.add_row(
         "limits",
-        f"memory {limits.memory}, cpus {limits.cpus}, pids {limits.pids}, tmpfs {limits.tmpfs_size}",
+        f"memory {limits.memory}, cpus {limits.cpus}, pids {limits.pids}, tmpfs {limits.tmpfs_size}, "
+        f"workspace quota {limits.workspace_quota}",
     )
     table.add_row("ca bundle", plan.ca_cert or "(none)")
     console.print(table)

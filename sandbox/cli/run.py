@@ -33,6 +33,7 @@ from ._sandbox_opts import (
     MemoryOpt,
     NodeImageOpt,
     PidsOpt,
+    WorkspaceQuotaOpt,
 )
 
 __all__ = ["run_command", "start_command"]
@@ -103,6 +104,7 @@ def run_command(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    workspace_quota: WorkspaceQuotaOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")
     ] = False,
@@ -131,7 +133,9 @@ def run_command(
     if runtime == "docker" and not dry_run:
         _preload_docker_sdk()
 
-    flags = SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids)
+    flags = SandboxFlags(
+        base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
+    )
     prepared = prepare(
         expert,
         config=config,

@@ -30,6 +30,7 @@ from ._sandbox_opts import (
     MemoryOpt,
     NodeImageOpt,
     PidsOpt,
+    WorkspaceQuotaOpt,
 )
 
 __all__ = ["warm_command"]
@@ -51,6 +52,7 @@ def warm_command(
     memory: MemoryOpt = None,
     cpus: CpusOpt = None,
     pids: PidsOpt = None,
+    workspace_quota: WorkspaceQuotaOpt = None,
     count: Annotated[int, typer.Option("--count", min=0, max=16, help="Standbys to keep ready.")] = 1,
     ttl: Annotated[
         int, typer.Option("--ttl", min=30, max=86_400, help="Seconds a standby waits for a run.")
@@ -93,7 +95,9 @@ def warm_command(
         runtime="docker",
         provider=provider,
         model=model,
-        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
+        flags=SandboxFlags(
+            base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
+        ),
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     if plan.unknown_delegates:

@@ -156,6 +156,7 @@ ImageRef = Annotated[str, AfterValidator(validate_docker_image)]
 PathText = Annotated[str, AfterValidator(validate_path_text)]
 MemorySize = Annotated[str, AfterValidator(_memory)]
 Size = Annotated[str, AfterValidator(validate_size)]
+QuotaSize = Annotated[str, AfterValidator(lambda v: validate_size(v, minimum=1 << 20, minimum_text="1m"))]
 
 
 def _format_host_port(value: str) -> str:
@@ -383,6 +384,7 @@ class SandboxSettings(_Model):
     cpus: Annotated[float, Strict()] | None = Field(default=None, gt=0)
     pids: StrictInt | None = Field(default=None, ge=16)
     tmpfs_size: Size | None = Field(default=None, alias="tmpfsSize")
+    workspace_quota: QuotaSize | None = Field(default=None, alias="workspaceQuota")
     # Private destinations the proxy may reach although they resolve to private addresses: "host:port".
     allow_private: tuple[HostPort, ...] = Field(default=(), alias="allowPrivate")
     # Static name resolution for the proxy: "name:ip".

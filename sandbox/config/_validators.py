@@ -23,6 +23,7 @@ __all__ = [
     "check_description",
     "check_instruction",
     "is_registry_key",
+    "size_bytes",
     "validate_command",
     "validate_docker_image",
     "validate_env_name",
@@ -249,6 +250,14 @@ def validate_size(value: str, *, minimum: int = 1, minimum_text: str = "1 byte")
     if amount < minimum:
         raise ValueError(f"{show(text)} is too small (the minimum is {minimum_text})")
     return text.lower()
+
+
+def size_bytes(value: str) -> int:
+    """The byte count of a size `validate_size` accepted (`10g` -> 10737418240)."""
+    match = _SIZE.fullmatch(value.strip())
+    if not match:
+        raise ValueError(f"{show(value)} is not a size")
+    return int(match.group(1)) * _SIZE_FACTORS[match.group(2).lower()]
 
 
 def validate_docker_image(value: str) -> str:

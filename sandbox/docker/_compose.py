@@ -200,8 +200,8 @@ def _ulimits(value: Any, where: str) -> dict[str, tuple[int, int]]:
             soft, hard = limit["soft"], limit["hard"]
         else:
             soft = hard = limit
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (soft, hard)):
-            raise RenderError(f"compose.yaml {where}.{name}: expected a number or {{soft, hard}}")
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in (soft, hard)):
+            raise RenderError(f"compose.yaml {where}.{name}: expected a number >= 0 or {{soft, hard}}")
         out[str(name)] = (soft, hard)
     return out
 

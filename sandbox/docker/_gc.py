@@ -22,6 +22,7 @@ from sandbox._errors import DockerError
 
 from ._backend import ContainerBackend
 from ._labels import TOOL_LABEL, TOOL_NAME, Owner, is_leftover, owner_alive
+from ._workspace_mount import release_mounts
 
 __all__ = ["OWNER_MARKER", "TEMP_PREFIX", "CleanReport", "collect_leftovers", "make_run_dir"]
 
@@ -110,7 +111,7 @@ def collect_leftovers(
         labels = _marker_labels(path, current)
         if labels is None or not dead(labels):
             continue
-        if not dry_run:
+        if not dry_run and release_mounts(path):  # never delete through a workspace mount
             shutil.rmtree(path, ignore_errors=True)
         if dry_run or not path.exists():
             report.temp_dirs.append(str(path))

@@ -81,6 +81,7 @@ from ._lines import LineSplitter
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, TeeReporter
 from ._proxylog_feed import ProxyFeed
 from ._pump import EventPump
+from ._quota import QuotaWatcher
 from ._signals import SignalGuard
 from ._standby import (
     StandbyPool,
@@ -92,6 +93,9 @@ from ._standby import (
     standby_labels,
 )
 from ._subnet import pick_subnet
+from ._user import resolve_user
+from ._workspace_mount import nosuid_workspace, release_mounts
+from ._workspace_scan import report_lines, scan_workspace
 
 __all__ = ["DockerSettings", "Hidden", "container_args", "read_ca_bundle", "run_in_docker", "secret_values"]
 
@@ -106,7 +110,8 @@ class DockerSettings:
 
     **Parameters:**
 
-    * `uid`/`gid`: who the Expert runs as (default: the invoking user; `SANDBOX_USER=uid:gid` in the env map).
+    * `uid`/`gid`: who the Expert runs as (default: the invoking user, `SANDBOX_USER=uid:gid` in the env map;
+      as root: the workspace's owner, or root only with SANDBOX_USER in the process environment, `_user`).
     * `wall_clock_s`: overall guard for the container (default `timeout x maxSteps`, as the reference).
     * `stop_grace_s`: after SIGINT/SIGTERM/timeout, how long the Expert may take to write its last
       checkpoint before it is killed.
@@ -122,6 +127,8 @@ class DockerSettings:
       the sandbox, when one exists; `standby_pool`: where their records are (default: the user's cache
       dir); `refill_standby`: after using one, start `sandbox warm` again in the background (as the
       standby's record says) so the pool stays full.
+    * `nosuid_workspace`: when this process may mount (root), bind the workspace through a nosuid,nodev
+      mount in the run dir (`_workspace_mount`); tests with a fake engine turn it off.
     """
 
     uid: int | None = None
@@ -138,22 +145,17 @@ class DockerSettings:
     use_standby: bool = True
     standby_pool: StandbyPool | None = None
     refill_standby: bool = True
+    nosuid_workspace: bool = True
 
 
 class _Cancelled(Exception):  # noqa: N818 - control flow: a signal arrived between phases
     pass
 
 
-def _user(settings: DockerSettings, env: Mapping[str, str]) -> tuple[int, int]:
-    uid, gid = settings.uid, settings.gid
-    override = env.get("SANDBOX_USER")
-    if (uid is None or gid is None) and override:
-        text_uid, _, text_gid = override.partition(":")
-        if not text_uid.isdigit() or (text_gid and not text_gid.isdigit()):
-            raise UserError(f"SANDBOX_USER={override!r}: expected UID or UID:GID (numbers)")
-        uid = int(text_uid) if uid is None else uid
-        gid = int(text_gid or text_uid) if gid is None else gid
-    return (os.getuid() if uid is None else uid), (os.getgid() if gid is None else gid)
+def _user(settings: DockerSettings, env: Mapping[str, str], workspace: Path | None = None) -> tuple[int, int]:
+    """Who the Expert runs as; never root unless root asked for it (`_user.resolve_user`)."""
+    choice = resolve_user(settings.uid, settings.gid, env, workspace or Path.cwd())
+    return choice.uid, choice.gid
 
 
 def secret_values(plan: SandboxPlan, env: Mapping[str, str]) -> dict[str, str]:
@@ -252,6 +254,9 @@ class _DockerRun:
         self._background: list[Future[Any]] = []  # removals of unusable standbys; teardown waits for them
         self._expert_exit: Future[int | None] | None = None  # the engine's exit handling, see _finish
         self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.quota: QuotaWatcher | None = None
+        self.quota_hit = threading.Event()
+        self.scan_since: int | None = None  # the workspace scan after the run looks at what changed since
 
     # ------------------------------------------------------------------------------------------ plumbing
 
@@ -331,6 +336,9 @@ class _DockerRun:
             elif request == "timeout":
                 self.timed_out.set()
                 self.stop_expert(self.settings.stop_grace_s)
+            elif request == "quota":
+                self.quota_hit.set()  # the disk is filling: no grace
+                self.kill_expert()
             else:
                 self.kill_expert()
 
@@ -360,7 +368,7 @@ class _DockerRun:
         self.store, self.checkpoint = store, checkpoint
         self.feed = ProxyFeed()
         ca = read_ca_bundle(self.plan)
-        uid, gid = _user(self.settings, self.options.env)
+        uid, gid = _user(self.settings, self.options.env, self.options.workspace)
 
         # Import the SDK and negotiate the API version while this thread renders.
         connecting = self.pool.submit(lambda: self.backend.ping())  # noqa: PLW0108 - resolve it in the thread
@@ -433,9 +441,10 @@ class _DockerRun:
         options, plan = self.options, self.plan
         self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
         project = f"sandbox-{self.run_id}"
+        workspace = self._workspace_source(uid)
 
         def render(subnet: str) -> RenderedContext:
-            site = RunSite(project=project, workspace=options.workspace, uid=uid, gid=gid,
+            site = RunSite(project=project, workspace=workspace, uid=uid, gid=gid,
                            internal_subnet=subnet, labels=labels, hidden=hidden.dirs,
                            masked=hidden.files)
             return render_context(plan, options.config, site, ca_cert=ca)
@@ -467,6 +476,46 @@ class _DockerRun:
         self.check_cancel()
         return compose
 
+    def _workspace_source(self, uid: int) -> Path:
+        """What compose binds at /workspace: a nosuid,nodev mount of the workspace when this process may
+        make one (`_workspace_mount`), else the workspace itself."""
+        assert self.run_dir is not None
+        workspace = self.options.workspace
+        if not self.settings.nosuid_workspace:
+            return workspace
+        try:
+            mounted = nosuid_workspace(workspace.resolve(), self.run_dir)
+        except OSError as exc:
+            raise RunError(f"could not mount the workspace nosuid,nodev for the sandbox: {exc}") from None
+        if mounted is None and uid == 0:
+            self.diag("sandbox: warning: the Expert runs as root and the workspace could not be mounted "
+                      "nosuid,nodev; set-id bits it sets are removed after the run")
+        return mounted or workspace
+
+    def _not_scanned(self) -> list[str]:
+        """Host directories the quota walk and the leftover scan never enter: the run's own temp dir and the
+        hidden ones (job store, this tool's cache), which the Expert cannot write."""
+        workspace = self.options.workspace.resolve()
+        hidden = [str(workspace / d.removeprefix("/workspace/")) for d in _hidden_paths(self.options).dirs]
+        return [*([str(self.run_dir)] if self.run_dir is not None else []), *hidden]
+
+    def _watch_quota(self) -> None:
+        """Start the total write bound just before the Expert starts (`_quota`)."""
+        self.scan_since = self.scan_since or time.time_ns()
+        self.quota = QuotaWatcher(self.options.workspace, self.plan.limits.workspace_quota_bytes,
+                                  on_exceeded=lambda: self._requests.put("quota"),
+                                  since_ns=self.scan_since - 1_000_000_000,
+                                  prune=tuple(self._not_scanned()))
+        self.quota.start()
+
+    def _scan_workspace(self) -> None:
+        """Report (and strip set-id bits from) what the run left in the workspace (`_workspace_scan`)."""
+        if self.scan_since is None or "expert" not in self.containers:
+            return
+        report = scan_workspace(self.options.workspace, self.scan_since, prune=self._not_scanned())
+        for line in report_lines(report):
+            self.diag(line)
+
     def _run(self, store: JobStore, checkpoint: Checkpoint | None, secrets: dict[str, str], *,
              ca: bytes | None, uid: int, gid: int, connecting: Future[None]) -> int:
         options = self.options
@@ -486,6 +535,8 @@ class _DockerRun:
 
         standby = self._claim_standby(ca=ca, uid=uid, gid=gid, hidden=hidden, connecting=connecting)
         if standby is not None:
+            self.scan_since = int(standby.created * 1e9)  # its skills may have started before the claim
+            self._watch_quota()
             expert_stream, env_names = self._take_over(standby, payload, wall)
         else:
             labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
@@ -497,6 +548,7 @@ class _DockerRun:
             self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
             expert_spec = _with_command(compose.services["expert"], container_args(options, self.job_id,
                                                                                     deadline=deadline))
+            self._watch_quota()
             expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
             env_names = list(expert_spec.environment)
         self.mark("started")
@@ -578,7 +630,7 @@ class _DockerRun:
         from sandbox.steering import check_workspace
 
         check_workspace(self.options.workspace, self.options.env)
-        uid, gid = _user(self.settings, self.options.env)
+        uid, gid = _user(self.settings, self.options.env, self.options.workspace)
         ca = read_ca_bundle(self.plan)
         hidden = _hidden_paths(self.options)
         key = self._standby_key(ca=ca, uid=uid, gid=gid, hidden=hidden)
@@ -875,7 +927,7 @@ class _DockerRun:
         cid = self.containers["expert"]
         code = pump.exit_code()
         if code is not None and not pump.store_errors and not self.cancel.is_set() \
-                and not self.timed_out.is_set():
+                and not self.timed_out.is_set() and not self.quota_hit.is_set():
             # The terminal event decides the outcome. The engine's own handling of the container's exit
             # (releasing its network endpoint and mounts, ~0.1 s) then overlaps the proxy drain instead of
             # preceding it; the container's removal waits for it (`_remove_all`).
@@ -884,6 +936,9 @@ class _DockerRun:
         exit_code = self._wait_expert(cid)
         if self.cancel.is_set():
             return 130  # run() replaces it with the signal's code
+        if self.quota_hit.is_set() and self.quota is not None:
+            self.diag(self.quota.message())
+            return 1
         if self.timed_out.is_set():
             self.diag(f"sandbox: the run exceeded its wall-clock guard of {self.wall_clock_s:.0f} s and was "
                       "stopped")
@@ -942,10 +997,15 @@ class _DockerRun:
         if backend is not None:
             self._remove_all(backend, problems)
         self.mark("removed")
+        if self.quota is not None:
+            self.quota.stop()
+        self._scan_workspace()  # the Expert's processes are gone now: nothing changes under the scan
+        self.mark("scanned")
         if self.feed is not None:
             self.feed.close((self.store, self.job_id, self.run_id) if self.store is not None else None)
         if self.run_dir is not None:
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            if release_mounts(self.run_dir):  # never delete through the workspace mount
+                shutil.rmtree(self.run_dir, ignore_errors=True)
             if self.run_dir.exists():
                 problems.append(f"temp dir {self.run_dir}")
         for future in self._background:

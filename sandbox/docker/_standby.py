@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox._errors import DockerError
 
 from ._labels import HOST_LABEL, OWNER_LABEL, Owner, _proc_start, owner_alive, run_labels
+from ._workspace_mount import release_mounts
 
 if TYPE_CHECKING:
     from sandbox.config import PerstackConfig
@@ -301,7 +302,10 @@ def remove_standby(backend: ContainerBackend, record: StandbyRecord) -> list[str
             backend.remove_network(nid)
         except DockerError as exc:
             problems.append(f"network {name}: {exc}")
-    shutil.rmtree(record.run_dir, ignore_errors=True)
+    if release_mounts(Path(record.run_dir)):  # never delete through the workspace mount
+        shutil.rmtree(record.run_dir, ignore_errors=True)
+    else:
+        problems.append(f"temp dir {record.run_dir}: the workspace is still mounted there")
     return problems
 
 

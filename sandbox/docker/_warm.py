@@ -36,7 +36,7 @@ class WarmReport:
 
 def plan_key(options: RunOptions, plan: SandboxPlan, settings: DockerSettings) -> str:
     """The standby key a run with these options would look for."""
-    uid, gid = _user(settings, options.env)
+    uid, gid = _user(settings, options.env, options.workspace)
     return standby_key(plan=plan, config=options.config, workspace=options.workspace, uid=uid, gid=gid,
                        hidden=_hidden_paths(options).key(), ca=read_ca_bundle(plan))
 

@@ -28,6 +28,7 @@ from sandbox.config import (
     parse_host_port,
     provider_spec,
 )
+from sandbox.config._validators import validate_size
 
 from ._model import EnvPlan, Limits, NetworkPlan, PackagePlan, SandboxPlan, SkillPlan
 
@@ -67,8 +68,19 @@ class PlanInputs:
     cpus: float | None = None
     pids: int | None = None
     tmpfs_size: str | None = None
+    workspace_quota: str | None = None
     allow_private: tuple[str, ...] = ()
     add_hosts: tuple[str, ...] = ()
+
+
+def _quota(text: str | None) -> str | None:
+    """`--workspace-quota`, checked like the file's `workspaceQuota` (a size of at least 1m)."""
+    if text is None:
+        return None
+    try:
+        return validate_size(text, minimum=1 << 20, minimum_text="1m")
+    except ValueError as exc:
+        raise PlanError(f"--workspace-quota: {exc}") from None
 
 
 def _walk(config: PerstackConfig, root: str) -> tuple[list[str], list[str], list[str]]:
@@ -309,6 +321,8 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
         pids=inputs.pids or (settings.pids if settings and settings.pids else defaults.pids),
         tmpfs_size=inputs.tmpfs_size
         or (settings.tmpfs_size if settings and settings.tmpfs_size else defaults.tmpfs_size),
+        workspace_quota=_quota(inputs.workspace_quota)
+        or (settings.workspace_quota if settings and settings.workspace_quota else defaults.workspace_quota),
     )
     return SandboxPlan(
         expert=inputs.expert_key,

@@ -36,6 +36,15 @@ class Limits(_Frozen):
     cpus: float = 2.0
     pids: int = 512
     tmpfs_size: str = Field(default="512m", alias="tmpfsSize")
+    # What the Expert may write to the host's disk through the workspace: per file (RLIMIT_FSIZE, kernel)
+    # and in total (the host stops the run); see sandbox/docker/_quota.py.
+    workspace_quota: str = Field(default="10g", alias="workspaceQuota")
+
+    @property
+    def workspace_quota_bytes(self) -> int:
+        from sandbox.config._validators import size_bytes
+
+        return size_bytes(self.workspace_quota)
 
 
 class NetworkPlan(_Frozen):

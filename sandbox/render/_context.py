@@ -242,6 +242,7 @@ def render_context(
         environment=environment,
         dns=["127.0.0.1"],
         limits=plan.limits,
+        fsize=plan.limits.workspace_quota_bytes,
         labels=labels,
         internal_subnet=site.internal_subnet,
         internal_ip_range=site.dynamic_range,

@@ -123,7 +123,9 @@ class ProxyPolicy:
       (the apex and every subdomain). HTTPS (CONNECT) to these names on `allowed_ports` is allowed.
     * `allow_private`: explicit `(host, port)` opt-ins that may be reached although the host resolves to
       a private address (a corporate LLM gateway, ollama on the host). Exactly that name and port; both
-      CONNECT and plain HTTP (ollama speaks http). The name need not be in `allowed_domains`.
+      CONNECT and plain HTTP (ollama speaks http); plain HTTP has no TLS, so it skips the SNI stage: a
+      deliberate exception, pinned by the audit's `egress.private-plain-http`. The name need not be in
+      `allowed_domains`.
     * `add_hosts`: `(name, ip)` pairs: the proxy's static resolution of a name, like `--add-host`.
     * `allowed_ports`: CONNECT ports for allowlisted names; 443 by default.
     * `check_sni`: also require the TLS ClientHello's SNI to name the CONNECT host (peek and splice, no

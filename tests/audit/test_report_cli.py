@@ -59,7 +59,7 @@ def test_table_lists_every_probe_and_the_summary() -> None:
     assert "sandbox audit: time-keeper" in text
     for probe in ("egress.not-allowlisted", "fs.read-only", "priv.capabilities", "res.fork-bomb"):
         assert probe in text
-    assert text.rstrip().endswith("76 passed, 0 failed, 0 unproven")
+    assert text.rstrip().endswith("86 passed, 0 failed, 0 unproven")
 
 
 def test_table_explains_failures_and_unproven_rows() -> None:
@@ -130,7 +130,7 @@ def test_table_output_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sandbox.audit._run.run_audit", lambda *a, **k: report())
     result = CliRunner().invoke(app(), ["audit", "time-keeper", "--config", str(EXAMPLE)])
     assert result.exit_code == 0, result.output
-    assert "egress.not-allowlisted" in result.stdout and "76 passed" in result.stdout
+    assert "egress.not-allowlisted" in result.stdout and "86 passed" in result.stdout
 
 
 def test_an_unreachable_engine_is_one_clear_line(tmp_path: Path) -> None:

@@ -143,6 +143,7 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
         assert theirs_ulimits == dict(spec.ulimits)
         # No core dumps in either container, and no raising the limit: a core is process memory (secrets).
         assert spec.ulimits["core"] == (0, 0)
+        assert spec.service != "expert" or "fsize" in spec.ulimits  # the workspace quota, per file
         assert spec.init == bool(svc.get("init", False))
         assert spec.stdin_open == bool(svc.get("stdin_open", False))
         assert dict(spec.labels) == svc.get("labels", {})

@@ -9,6 +9,7 @@ side (pump, job store, exit codes, teardown) runs for real against an in-memory 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -119,6 +120,7 @@ class Env:
             "progress": False,
             "stop_grace_s": 0.5,
             "exit_grace_s": 0.5,
+            "nosuid_workspace": False,  # a fake engine: no real mount to make
         }
         base.update(kw)
         return DockerSettings(**base)
@@ -147,6 +149,9 @@ class Env:
 @pytest.fixture
 def world(tmp_path: Path) -> Iterator[Env]:
     (tmp_path / "ws").mkdir()
+    if os.getuid() == 0:
+        # As root the Expert runs as the workspace's owner, never as root by default (`_user`).
+        os.chown(tmp_path / "ws", 1000, 1000)
     (tmp_path / "tmp").mkdir()
     cfg = config()
     env = {"ANTHROPIC_API_KEY": SECRET, "HOME": str(tmp_path), "UNRELATED_SECRET": "nope-123"}
