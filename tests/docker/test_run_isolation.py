@@ -170,7 +170,11 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
     assert proxy_info["HostConfig"]["CapDrop"] == ["ALL"] and proxy_info["HostConfig"]["ReadonlyRootfs"]
     assert proxy_info["Config"]["User"] not in ("", "root", "0", "0:0")
     assert not any("docker.sock" in m["Source"] for m in expert_info["Mounts"])
-    assert {m["Destination"] for m in expert_info["Mounts"]} == {"/workspace", "/sandbox/expert"}
+    mounts = {m["Destination"]: m for m in expert_info["Mounts"]}
+    # The workspace, the Expert's config, and an empty read-only file over the host's perstack.toml.
+    assert set(mounts) == {"/workspace", "/sandbox/expert", "/workspace/perstack.toml"}
+    mask = mounts["/workspace/perstack.toml"]
+    assert not mask["RW"] and mask["Source"].endswith("/mask/empty")
     assert list(expert_info["NetworkSettings"]["Networks"]) == [
         n for n in expert_info["NetworkSettings"]["Networks"] if n.endswith("_internal")
     ]
