@@ -136,10 +136,12 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
         assert spec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
         assert spec.pids_limit == svc.get("pids_limit")
         # Compose's JSON leaves out zero fields (`core: {}` is soft 0, hard 0) and has `single` for `core: N`.
-        theirs_ulimits = {
-            n: (u.get("soft", u.get("single", 0)), u.get("hard", u.get("single", 0)))
-            for n, u in svc.get("ulimits", {}).items()
-        }
+        def pair(u: Any) -> tuple[int, int]:
+            if isinstance(u, int):  # `fsize: N`
+                return u, u
+            return u.get("soft", u.get("single", 0)), u.get("hard", u.get("single", 0))
+
+        theirs_ulimits = {n: pair(u) for n, u in svc.get("ulimits", {}).items()}
         assert theirs_ulimits == dict(spec.ulimits)
         # No core dumps in either container, and no raising the limit: a core is process memory (secrets).
         assert spec.ulimits["core"] == (0, 0)

@@ -162,7 +162,8 @@ def test_the_container_stops_itself_at_its_deadline(harness: Harness, tmp_path: 
          "-e", "SANDBOX_PROXY_URL=http://10.255.255.1:3128",
          "-e", "SANDBOX_CONFIG=/sandbox/expert/perstack.json",
          "-v", f"{config}:/sandbox/expert:ro", image, "slow", "hi", "--deadline", str(deadline)],
-        input='{"env": {}}\n', capture_output=True, text=True, timeout=120, check=False,
+        input=json.dumps({"env": {}, "eventKey": "ab" * 32}) + "\n",
+        capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert "reached its deadline" in proc.stderr, proc.stderr[-2000:]

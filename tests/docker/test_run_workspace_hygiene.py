@@ -129,8 +129,10 @@ def test_root_invoker_on_a_root_workspace_is_refused(harness: Harness, tmp_path:
         return
     assert result.code != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "SANDBOX_USER='0:0' comes from an env file" in lines[0], lines[0]
+    # The env file's SANDBOX_USER is never read (it configures the host tool), so the refusal stands.
+    assert len(lines) == 2, result.stderr
+    assert "`SANDBOX_USER`: skipped: it configures the host tool itself" in lines[0], lines[0]
+    assert "refusing to run the Expert as root" in lines[1], lines[1]
     (project / ".env").unlink()
     result = harness.run_cli(project, ["writer", "hi"], env, timeout=120)
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -59,6 +59,8 @@ def test_one_clear_line_and_exit_1(tmp_path: Path, args: list[str], where: str) 
     dead = f"unix://{tmp_path}/no-engine.sock" if where == "unix" else f"tcp://127.0.0.1:{free_tcp_port()}"
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "SSL_CERT_FILE")}
     env.update({"DOCKER_HOST": dead, "ANTHROPIC_API_KEY": "sk-ant-x", "TMPDIR": str(tmp_path)})
+    if os.getuid() == 0:
+        env["SANDBOX_USER"] = "0:0"  # as root, the explicit opt-in (else the run refuses before the engine)
     proc = subprocess.run(
         [sys.executable, "-c", ENTRY, *args],
         cwd=tmp_path,
