@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 import sandbox.docker
 from sandbox.cli import app
-from sandbox.docker import FakeBackend, FakeProcess, SkillsCache
+from sandbox.docker import FakeBackend, FakeProcess, SkillsCache, load_compose
 from sandbox.docker._fake import idle_program
 from sandbox.docker._run import DockerSettings
 from sandbox.docker._run import run_in_docker as real_run_in_docker
@@ -148,6 +148,27 @@ def test_plan_json_is_what_a_docker_run_used(project: Path, monkeypatch: pytest.
     extra = {"image", "proxyImage", "configPath", "widenedSinceAccepted", "reach"}
     assert seen["plan"].model_dump(mode="json", by_alias=True) == {
         k: v for k, v in data.items() if k not in extra
+    }
+
+
+def test_render_and_build_use_the_tags_plan_prints(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _plan_json(project)
+    env = _env(project)
+    result = CliRunner().invoke(app, ["render", "coord", "--out", str(project / "out"), *FLAGS], env=env)
+    assert result.exit_code == 0, result.output
+    compose = load_compose(project / "out" / "compose.yaml")
+    assert compose.services["expert"].image == data["image"]
+    assert compose.services["proxy"].image == data["proxyImage"]
+    assert (project / "out" / "runtime" / "extra-ca.crt").read_bytes() == CA
+    backend = FakeBackend(images={"sandbox-base:bookworm", "sandbox-node:22"})
+    monkeypatch.setattr(sandbox.docker, "DockerBackend", lambda environ: backend, raising=False)
+    result = CliRunner().invoke(app, ["build", "coord", "--json", *FLAGS], env=env)
+    assert result.exit_code == 0, result.output
+    built = json.loads(result.stdout)
+    assert (built["expertImage"], built["proxyImage"]) == (data["image"], data["proxyImage"])
+    assert {b.service: b.tag for b in backend.builds} == {
+        "expert": data["image"],
+        "proxy": data["proxyImage"],
     }
 
 
