@@ -59,7 +59,6 @@ from sandbox.docker import (
     SubnetTaken,
     ensure_images,
     load_compose,
-    read_ca_bundle,
 )
 from sandbox.docker._backend import STDOUT
 from sandbox.docker._gc import make_run_dir
@@ -71,8 +70,9 @@ from sandbox.docker._user import UserChoice, resolve_user
 from sandbox.docker._workspace_mount import can_mount, nosuid_workspace, release_mounts
 from sandbox.docker._workspace_scan import scan_workspace
 from sandbox.plan import SandboxPlan
-from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy, render_context
+from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy
 from sandbox.render._squid import render_squid
+from sandbox.resolve import resolve_sandbox
 
 from ._catalog import Evidence, Outcome, Site, build_catalog, evidence_to_json, judge_all, site_to_json
 from ._host import (
@@ -283,6 +283,8 @@ class _Audit:
     ) -> None:
         self.plan = plan
         self.config = config
+        # The sandbox `sandbox plan` shows and `sandbox run` starts (`sandbox.resolve`): same CA, same render.
+        self.resolved = resolve_sandbox(config, plan)
         self.env = dict(env)
         self._backend = backend
         self.settings = settings
@@ -319,7 +321,7 @@ class _Audit:
         backend.ping()
         choice = _user(self.settings, self.env)
         uid, gid = choice.uid, choice.gid
-        ca = read_ca_bundle(self.plan)
+        _ = self.resolved.ca_bundle  # an unreadable CA bundle fails here, before anything is created
         labels = {
             **run_labels(
                 run_id=self.run_id,
@@ -356,9 +358,9 @@ class _Audit:
                 hidden=replica.dirs,
                 masked=replica.files,
             )
-            real_ctx = render_context(self.plan, self.config, site_run, ca_cert=ca)
+            real_ctx = self.resolved.render(site_run)
             aplan = audit_plan(self.plan, upstream_ip=upstream_ip, private_ip=private_ip)
-            ctx = render_context(aplan, self.config, site_run, ca_cert=ca)
+            ctx = self.resolved.render(site_run, plan=aplan)
             additions = check_additions(
                 proxy_policy(self.plan, (internal,)), proxy_policy(aplan, (internal,))
             )
@@ -819,8 +821,13 @@ class _Audit:
             stream.close_stdin()
             return reader
 
-        expert_payload = {"env": dict(canaries), "hostSecrets": hashes, "probes": inside, "workers": 48,
-                          "eventKey": self.event_key}
+        expert_payload = {
+            "env": dict(canaries),
+            "hostSecrets": hashes,
+            "probes": inside,
+            "workers": 48,
+            "eventKey": self.event_key,
+        }
         control_payload = {"probes": outside, "workers": 16}
         expert_f = self.pool.submit(launch, "expert", expert_payload, on_expert_line)
         control_f = self.pool.submit(launch, "control", control_payload, lambda _o: None)

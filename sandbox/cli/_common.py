@@ -6,6 +6,7 @@ traceback (set SANDBOX_DEBUG=1 to see one).
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ import typer
 if TYPE_CHECKING:
     from sandbox.config import LoadedConfig
     from sandbox.plan import SandboxPlan
+    from sandbox.resolve import ResolvedSandbox
     from sandbox.steering import SteeringPaths
 
 __all__ = [
@@ -139,6 +141,15 @@ class Prepared:
     plan: SandboxPlan
     steering: SteeringPaths
 
+    @functools.cached_property
+    def resolved(self) -> ResolvedSandbox:
+        """The sandbox this plan is (CA bundle, image tags, destinations; `sandbox.resolve`), resolved on
+        first use: `plan`, `render` and `build` show and use this one, and a docker run resolves the same
+        plan the same way. Lazy, because a run on another runtime needs none of it."""
+        from sandbox.resolve import resolve_sandbox
+
+        return resolve_sandbox(self.loaded.config, self.plan)
+
 
 def prepare(
     expert: str,
@@ -175,8 +186,10 @@ def prepare(
         default, overridden = default_runtime(loaded.config, expert)
         chosen = resolve_runtime(default, None)
         if overridden is not None:
-            err(f"note: {expert!r} runs a registry Expert, so it runs in the docker sandbox, not on "
-                f"{overridden!r} (pass --runtime {overridden} to run it outside the sandbox)")
+            err(
+                f"note: {expert!r} runs a registry Expert, so it runs in the docker sandbox, not on "
+                f"{overridden!r} (pass --runtime {overridden} to run it outside the sandbox)"
+            )
     else:
         chosen = resolve_runtime(runtime, None)
     inputs = PlanInputs(

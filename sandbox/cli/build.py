@@ -58,10 +58,9 @@ def build_command(
         TeeReporter,
         ensure_images,
         format_skills,
-        read_ca_bundle,
     )
     from sandbox.events import JsonlWriter, create_id
-    from sandbox.render import RunSite, render_context
+    from sandbox.render import RunSite
 
     prepared = prepare(
         expert,
@@ -73,13 +72,9 @@ def build_command(
         model=model,
         flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
-    ctx = render_context(
-        plan,
-        loaded.config,
-        RunSite(project="sandbox-build", workspace=Path.cwd()),
-        ca_cert=read_ca_bundle(plan),
-    )
+    env_map, plan = prepared.env, prepared.plan
+    # The resolution `sandbox plan` shows (`sandbox.resolve`), so the tags built are the ones it printed.
+    ctx = prepared.resolved.render(RunSite(project="sandbox-build", workspace=Path.cwd()))
     reporters: list[BuildReporter] = [ConsoleBuildReporter()]
     if verbose:
         run_id = create_id()

@@ -21,7 +21,7 @@ from ._sandbox_opts import (
 )
 
 if TYPE_CHECKING:
-    from sandbox.plan import SandboxPlan
+    from sandbox.resolve import ResolvedSandbox
 
 __all__ = ["plan_command"]
 
@@ -45,8 +45,6 @@ def plan_command(
     pids: PidsOpt = None,
 ) -> None:
     """Show the sandbox plan: images, packages, allowlist, environment names, limits."""
-    from sandbox.render import RunSite, render_context
-
     flags = SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids)
     prepared = prepare(
         expert,
@@ -58,19 +56,19 @@ def plan_command(
         model=model,
         flags=flags,
     )
-    loaded, plan = prepared.loaded, prepared.plan
+    loaded = prepared.loaded
     wider, _ = widened_since_accepted(prepared, expert, flags=flags, env_path=env_path, env_names=env)
-    ctx = render_context(plan, loaded.config, RunSite(project="sandbox-plan", workspace=loaded.base_dir))
-    data = plan.model_dump(mode="json", by_alias=True)
-    data["image"] = ctx.expert_image
-    data["proxyImage"] = ctx.proxy_image
+    # What render, build, run and audit use (`sandbox.resolve`): the image tags hash the CA bundle's bytes,
+    # and what may be reached is read off the proxy policy the run writes.
+    resolved = prepared.resolved
+    data = resolved.to_json()
     data["configPath"] = str(loaded.path)
     # What a docker run would refuse until `--accept-policy` (None: no run accepted yet).
     data["widenedSinceAccepted"] = wider
     if as_json:
         print(json.dumps(data, indent=2))
         return
-    _print_table(plan, ctx.expert_image, str(loaded.path))
+    _print_table(resolved, str(loaded.path))
     if wider:
         typer.echo(
             "widened since the last docker run you accepted (a run needs --accept-policy): "
@@ -78,7 +76,7 @@ def plan_command(
         )
 
 
-def _print_table(plan: SandboxPlan, image: str, config_path: str) -> None:
+def _print_table(resolved: ResolvedSandbox, config_path: str) -> None:
     """A readable summary: what an untrusted Expert would be allowed to reach and see."""
     from rich.console import Console
     from rich.table import Table
@@ -86,6 +84,7 @@ def _print_table(plan: SandboxPlan, image: str, config_path: str) -> None:
     def lines(values: Sequence[str]) -> str:
         return "\n".join(values) or "(none)"
 
+    plan, image = resolved.plan, resolved.expert_image
     console = Console()
     table = Table(title=f"Sandbox plan for {plan.expert}", show_header=False, title_justify="left")
     table.add_column("what", style="bold")
@@ -101,11 +100,10 @@ def _print_table(plan: SandboxPlan, image: str, config_path: str) -> None:
     table.add_row("language runtimes", lines(plan.runtimes))
     table.add_row("npm packages", lines(plan.packages.npm))
     table.add_row("PyPI packages", lines(plan.packages.pypi))
-    allow = []
-    for d in plan.allowed_domains:
-        sources = plan.domain_sources.get(d.lstrip("."), plan.domain_sources.get("*." + d.lstrip("."), ()))
-        allow.append(f"{d}  <- {', '.join(sources)}")
-    table.add_row("may reach (443 only)", lines(allow) if allow else "nothing: no network at all")
+    # Every destination the proxy opens: the allowlist (HTTPS on 443) and the private opt-ins (HTTPS and
+    # plain HTTP to exactly that name and port), with the address `--add-host` gives a name.
+    reach = [d.describe() for d in resolved.destinations]
+    table.add_row("may reach", lines(reach) if reach else "nothing: no network at all")
     table.add_row("private hosts opened", lines(plan.network.allow_private))
     table.add_row("proxy host overrides", lines(plan.network.add_hosts))
     table.add_row("env passed (required)", lines(plan.env.required))

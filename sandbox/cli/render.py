@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, err, prepare
+from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, err, prepare
 from ._sandbox_opts import (
     AddHostOpt,
     AllowPrivateOpt,
@@ -20,21 +20,7 @@ from ._sandbox_opts import (
     PidsOpt,
 )
 
-__all__ = ["read_ca_cert", "render_command"]
-
-
-def read_ca_cert(path: str | None, base: Path) -> bytes | None:
-    """The CA bundle bytes, or a one-line error naming the file."""
-    if path is None:
-        return None
-    p = (base / path).expanduser() if not Path(path).is_absolute() else Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as exc:
-        abort(f"--ca-cert {path}: cannot read ({exc.strerror})")
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        abort(f"--ca-cert {path}: not a PEM certificate bundle")
-    return data
+__all__ = ["render_command"]
 
 
 def render_command(
@@ -58,7 +44,7 @@ def render_command(
     pids: PidsOpt = None,
 ) -> None:
     """Render the sandbox's build context into DIR (deterministic: same inputs, same bytes)."""
-    from sandbox.render import RunSite, render_context
+    from sandbox.render import RunSite
 
     prepared = prepare(
         expert,
@@ -70,11 +56,11 @@ def render_command(
         model=model,
         flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
     )
-    loaded, plan = prepared.loaded, prepared.plan
-    ca = read_ca_cert(plan.ca_cert, loaded.base_dir if ca_cert is None else Path.cwd())
+    loaded = prepared.loaded
     ws = (workspace or Path.cwd()).resolve()
     project = "sandbox-" + hashlib.sha256(f"{loaded.path}\0{expert}".encode()).hexdigest()[:12]
-    ctx = render_context(plan, loaded.config, RunSite(project=project, workspace=ws), ca_cert=ca)
+    # The resolution `sandbox plan` shows (`sandbox.resolve`): the same CA bundle, so the same image tags.
+    ctx = prepared.resolved.render(RunSite(project=project, workspace=ws))
     ctx.write(out)
     err(f"rendered {len(ctx.files)} files to {out} (image {ctx.expert_image}, proxy {ctx.proxy_image})")
     print(out)

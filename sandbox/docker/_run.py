@@ -61,7 +61,8 @@ from sandbox.events import (
 from sandbox.jobs import JobStore, resolve_checkpoint
 from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
-from sandbox.render import RenderedContext, RunSite, render_context
+from sandbox.render import RenderedContext, RunSite
+from sandbox.resolve import read_ca_bundle, resolve_sandbox
 from sandbox.steering_guard import SteeringGuard, check_records
 
 from ._backend import (
@@ -193,20 +194,6 @@ def container_args(options: RunOptions, job_id: str, *, deadline: float | None =
     return args
 
 
-def read_ca_bundle(plan: SandboxPlan) -> bytes | None:
-    """The CA bundle the plan names (`--ca-cert` / `[sandbox].caCert`), checked to be PEM."""
-    if plan.ca_cert is None:
-        return None
-    path = Path(plan.ca_cert).expanduser()
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UserError(f"--ca-cert {plan.ca_cert}: cannot read ({exc.strerror})") from None
-    if b"-----BEGIN CERTIFICATE-----" not in data:
-        raise UserError(f"--ca-cert {plan.ca_cert}: not a PEM certificate bundle")
-    return data
-
-
 @dataclass
 class _Proxy:
     """What the host knows about the proxy while the Expert runs."""
@@ -222,6 +209,8 @@ class _DockerRun:
                  backend: ContainerBackend | None, settings: DockerSettings) -> None:
         self.options = options
         self.plan = plan
+        # The one resolution `sandbox plan` shows (`sandbox.resolve`): this run's CA bundle and render.
+        self.resolved = resolve_sandbox(options.config, plan)
         self._emit_raw = emit
         self._backend = backend
         self.settings = settings
@@ -367,7 +356,7 @@ class _DockerRun:
         self.run_id = self.host_run_id = create_id()
         self.store, self.checkpoint = store, checkpoint
         self.feed = ProxyFeed()
-        ca = read_ca_bundle(self.plan)
+        ca = self.resolved.ca_bundle
         uid, gid = _user(self.settings, self.options.env, self.options.workspace)
 
         # Import the SDK and negotiate the API version while this thread renders.
@@ -434,11 +423,11 @@ class _DockerRun:
             * (options.max_steps or options.config.max_steps or 100)
         )
 
-    def _build_sandbox(self, labels: Mapping[str, str], *, ca: bytes | None, uid: int, gid: int,
+    def _build_sandbox(self, labels: Mapping[str, str], *, uid: int, gid: int,
                        hidden: Hidden, connecting: Future[None]) -> ComposeProject:
         """Render, make sure the images exist, write the run dir, create the networks: the sandbox minus
-        its containers (shared by a run and `sandbox warm`)."""
-        options, plan = self.options, self.plan
+        its containers (shared by a run and `sandbox warm`). Rendered from the run's resolution, so the
+        images are the ones `sandbox plan` names."""
         self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
         project = f"sandbox-{self.run_id}"
         workspace = self._workspace_source(uid)
@@ -447,7 +436,7 @@ class _DockerRun:
             site = RunSite(project=project, workspace=workspace, uid=uid, gid=gid,
                            internal_subnet=subnet, labels=labels, hidden=hidden.dirs,
                            masked=hidden.files)
-            return render_context(plan, options.config, site, ca_cert=ca)
+            return self.resolved.render(site)
 
         # A random /24 is almost never taken; if it is, creating the network says so and we pick again with
         # the engine's list in hand. Rendering meanwhile overlaps the SDK import and the first request.
@@ -540,7 +529,7 @@ class _DockerRun:
             expert_stream, env_names = self._take_over(standby, payload, wall)
         else:
             labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
-            compose = self._build_sandbox(labels, ca=ca, uid=uid, gid=gid, hidden=hidden,
+            compose = self._build_sandbox(labels, uid=uid, gid=gid, hidden=hidden,
                                           connecting=connecting)
             # The container's own guard fires after the host's (which normally handles it), so it only
             # matters when the host process is gone.
@@ -631,7 +620,7 @@ class _DockerRun:
 
         check_workspace(self.options.workspace, self.options.env)
         uid, gid = _user(self.settings, self.options.env, self.options.workspace)
-        ca = read_ca_bundle(self.plan)
+        ca = self.resolved.ca_bundle
         hidden = _hidden_paths(self.options)
         key = self._standby_key(ca=ca, uid=uid, gid=gid, hidden=hidden)
         self.job_id = "standby"
@@ -641,7 +630,7 @@ class _DockerRun:
         labels = standby_labels(run_id=self.run_id, key=key, deadline=expires + _GC_GRACE_S)
         connecting = self.pool.submit(lambda: self.backend.ping())  # noqa: PLW0108
         try:
-            compose = self._build_sandbox(labels, ca=ca, uid=uid, gid=gid, hidden=hidden,
+            compose = self._build_sandbox(labels, uid=uid, gid=gid, hidden=hidden,
                                           connecting=connecting)
             spec = compose.services["expert"]
             expert_spec = replace(spec, stdin_once=False, command=(

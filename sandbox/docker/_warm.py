@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from sandbox._errors import DockerError
 from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
+from sandbox.resolve import resolve_sandbox
 
 from ._backend import ContainerBackend
-from ._run import DockerSettings, _DockerRun, _hidden_paths, _user, read_ca_bundle
+from ._run import DockerSettings, _DockerRun, _hidden_paths, _user
 from ._standby import StandbyPool, StandbyRecord, remove_standby, standby_key
 
 __all__ = ["WarmReport", "plan_key", "stop_pool", "warm_pool"]
@@ -35,14 +36,30 @@ class WarmReport:
 
 
 def plan_key(options: RunOptions, plan: SandboxPlan, settings: DockerSettings) -> str:
-    """The standby key a run with these options would look for."""
+    """The standby key a run with these options would look for (its CA bundle read as the run reads it)."""
     uid, gid = _user(settings, options.env, options.workspace)
-    return standby_key(plan=plan, config=options.config, workspace=options.workspace, uid=uid, gid=gid,
-                       hidden=_hidden_paths(options).key(), ca=read_ca_bundle(plan))
+    ca = resolve_sandbox(options.config, plan).ca_bundle
+    return standby_key(
+        plan=plan,
+        config=options.config,
+        workspace=options.workspace,
+        uid=uid,
+        gid=gid,
+        hidden=_hidden_paths(options).key(),
+        ca=ca,
+    )
 
 
-def warm_pool(options: RunOptions, plan: SandboxPlan, *, count: int, ttl: float, refill: Sequence[str],
-              backend: ContainerBackend | None = None, settings: DockerSettings | None = None) -> WarmReport:
+def warm_pool(
+    options: RunOptions,
+    plan: SandboxPlan,
+    *,
+    count: int,
+    ttl: float,
+    refill: Sequence[str],
+    backend: ContainerBackend | None = None,
+    settings: DockerSettings | None = None,
+) -> WarmReport:
     """Make standbys until `count` live ones of this plan exist (expired ones are removed first)."""
     settings = replace(settings or DockerSettings(), install_signal_handlers=False, collect_garbage=False)
     if backend is None:
