@@ -175,6 +175,10 @@ class Snapshot:
     def env(self, base: Mapping[str, str], **extra: str) -> dict[str, str]:
         env = dict(base)
         env["PYTHONPATH"] = os.pathsep.join([str(self.root), *filter(None, [base.get("PYTHONPATH")])])
+        if os.getuid() == 0 and not env.get("SANDBOX_USER"):
+            # As root a run refuses to start the Expert as root unless asked in the process environment
+            # (sandbox/docker/_user.py); the bench's workspaces are root's, as CI's are.
+            env["SANDBOX_USER"] = "0:0"
         env.update(extra)
         return env
 
