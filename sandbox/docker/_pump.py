@@ -137,8 +137,10 @@ class EventPump:
                 return
             if verdict.lost:
                 self.counts.lost += verdict.lost
-                self._diag(f"sandbox: {verdict.lost} event line(s) from the Expert's runtime are missing "
-                           "(lost or tampered with); this run's record is incomplete and the run fails")
+                self._diag(
+                    f"sandbox: {verdict.lost} event line(s) from the Expert's runtime are missing "
+                    "(lost or tampered with); this run's record is incomplete and the run fails"
+                )
             text = verdict.body
         obj = None
         if text.startswith("{"):
@@ -158,13 +160,17 @@ class EventPump:
             self.counts.invalid += 1
             first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
             loc = ".".join(str(p) for p in first.get("loc", ()))
-            self._diag(f"sandbox: dropped an invalid {obj.get('type')!r} event from the container: {loc}: "
-                       f"{first.get('msg')}")
+            self._diag(
+                f"sandbox: dropped an invalid {obj.get('type')!r} event from the container: {loc}: "
+                f"{first.get('msg')}"
+            )
             return
         if getattr(event, "job_id", None) != self.job_id:
             self.counts.foreign += 1
-            self._diag(f"sandbox: dropped a {event.type!r} event for job {getattr(event, 'job_id', None)!r}; "
-                       f"this run is job {self.job_id!r}")
+            self._diag(
+                f"sandbox: dropped a {event.type!r} event for job {getattr(event, 'job_id', None)!r}; "
+                f"this run is job {self.job_id!r}"
+            )
             return
         self.counts.events += 1
         if self.counts.events == 1 and self._on_first is not None:
@@ -213,12 +219,17 @@ class EventPump:
                 self._on_run_id(event.run_id)
             if self._store is not None and self._run_setting is not None:
                 self._write_setting(event.run_id, self.expert_key, event.query, event)
-        elif (isinstance(event, StartRun) and event.initial_checkpoint.delegated_by is not None
-              and self._store is not None and self._run_setting is not None):
+        elif (
+            isinstance(event, StartRun)
+            and event.initial_checkpoint.delegated_by is not None
+            and self._store is not None
+            and self._run_setting is not None
+        ):
             self._write_setting(event.run_id, event.expert_key, _query_of(event), None)
 
-    def _write_setting(self, run_id: str, expert_key: str, text: str | None,
-                       init: InitializeRuntime | None) -> None:
+    def _write_setting(
+        self, run_id: str, expert_key: str, text: str | None, init: InitializeRuntime | None
+    ) -> None:
         assert self._store is not None and self._run_setting is not None
         try:
             setting = self._run_setting(run_id, expert_key, text, init)
