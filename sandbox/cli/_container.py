@@ -90,8 +90,11 @@ def _wait_for_proxy_in_background(source: Mapping[str, str]) -> tuple[threading.
     """Start `wait_for_proxy` on a thread; join the thread, then the list holds its error, if any."""
     errors: list[str] = []
     url = source.get("SANDBOX_PROXY_URL")
-    waiter = threading.Thread(target=lambda: errors.extend(filter(None, [wait_for_proxy(url)])),
-                              name="sandbox-proxy-wait", daemon=True)
+    waiter = threading.Thread(
+        target=lambda: errors.extend(filter(None, [wait_for_proxy(url)])),
+        name="sandbox-proxy-wait",
+        daemon=True,
+    )
     waiter.start()
     return waiter, errors
 
@@ -158,13 +161,18 @@ def _harden() -> None:
     try:
         harden_runtime()
     except OSError as exc:
-        print(f"sandbox: cannot harden the runtime process ({exc}); refusing to receive secrets",
-              file=sys.stderr, flush=True)
+        print(
+            f"sandbox: cannot harden the runtime process ({exc}); refusing to receive secrets",
+            file=sys.stderr,
+            flush=True,
+        )
         finish(71)  # EX_OSERR
 
 
 def run_in_container(
-    argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None,
+    argv: list[str],
+    payload: dict[str, Any],
+    environ: Mapping[str, str] | None = None,
     config: PerstackConfig | None = None,
 ) -> int:
     """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code.
@@ -289,7 +297,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
         payload = json.loads(raw)
         run_args = [str(a) for a in payload.pop("args")]
     except (ValueError, KeyError, TypeError, AttributeError):
-        print("error: a standby expects one JSON line with \"args\" on stdin", file=sys.stderr, flush=True)
+        print('error: a standby expects one JSON line with "args" on stdin', file=sys.stderr, flush=True)
         return 2
     return run_in_container(run_args, payload, environ=source, config=config)
 
@@ -298,9 +306,17 @@ def _preload_run_modules() -> None:
     """Import what a run imports lazily (the job loop, skills, MCP client), so a claimed standby does not."""
     import importlib
 
-    for name in ("sandbox.runtime._job", "sandbox.runtime._loop", "sandbox.runtime._generate",
-                 "sandbox.runtime.skills", "sandbox.runtime.skills.mcp", "sandbox.runtime.skills.builtin",
-                 "sandbox.events", "pydantic_ai.direct", "anyio._core._sockets"):
+    for name in (
+        "sandbox.runtime._job",
+        "sandbox.runtime._loop",
+        "sandbox.runtime._generate",
+        "sandbox.runtime.skills",
+        "sandbox.runtime.skills.mcp",
+        "sandbox.runtime.skills.builtin",
+        "sandbox.events",
+        "pydantic_ai.direct",
+        "anyio._core._sockets",
+    ):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 
