@@ -121,10 +121,11 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
         provider = flag or (json.loads(config_path.read_bytes()).get("provider") or {}).get("providerName")
     except (OSError, ValueError):
         return
+    from sandbox._defaults import DEFAULT_PROVIDER  # imports nothing: the config models are not loaded yet
     from sandbox.runtime.models import prewarm
 
     threading.Thread(
-        target=prewarm, args=(provider or "anthropic",), name="sandbox-prewarm", daemon=True
+        target=prewarm, args=(provider or DEFAULT_PROVIDER,), name="sandbox-prewarm", daemon=True
     ).start()
 
 
@@ -207,9 +208,6 @@ def run_in_container(
     # Exactly the plan's variables: the proxy/infrastructure ones set on the container plus the secrets.
     env = dict(source)
     env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
-    budget: str | int | None = args.reasoning_budget
-    if isinstance(budget, str) and budget.isdigit():
-        budget = int(budget)
     options = RunOptions(
         config=config,
         config_path=config_path,
@@ -219,7 +217,7 @@ def run_in_container(
         provider=args.provider,
         model=args.model,
         temperature=args.temperature,
-        reasoning_budget=budget,
+        reasoning_budget=args.reasoning_budget,  # "1024" becomes tokens in `sandbox.settings`
         max_steps=args.max_steps,
         max_retries=args.max_retries,
         timeout_ms=args.timeout,
@@ -270,11 +268,12 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     from sandbox.config import PerstackConfig
     from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
     from sandbox.runtime.models._rehearsal import rehearse
+    from sandbox.settings import resolve_provider
 
     _preload_run_modules()
 
     config = PerstackConfig.model_validate_json(_config_path(source).read_bytes())
-    provider = args.provider or (config.provider.provider_name if config.provider else None) or "anthropic"
+    provider, _ = resolve_provider(args.provider, config)
     models.prewarm(provider)
     models.wait_for_prewarm()
     rehearse(config, provider)  # offline, before the real client is prepared: it takes a mock one

@@ -35,6 +35,18 @@ from pydantic import (
     model_validator,
 )
 
+# The defaults table lives in a module that imports nothing, so the container's entry can read it before
+# pydantic loads (`sandbox._defaults`); these are the names perstack.toml's defaults have always had.
+from sandbox._defaults import (
+    DEFAULT_ENV_PATH,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_MODEL,
+    DEFAULT_PERSTACK_API_BASE_URL,
+    DEFAULT_REASONING_BUDGET,
+    DEFAULT_TIMEOUT_MS,
+)
+
 from ._issues import Loc, issue, issues_error, show, with_suggestion
 from ._net import normalize_domain, parse_add_host, parse_host_port, validate_base_url, validate_endpoint_url
 from ._packages import parse_package
@@ -78,14 +90,6 @@ __all__ = [
     "SandboxSettings",
     "Skill",
 ]
-
-DEFAULT_MODEL = "claude-sonnet-4-5"
-DEFAULT_MAX_STEPS = 100
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_TIMEOUT_MS = 5 * 60 * 1000
-DEFAULT_REASONING_BUDGET = "low"
-DEFAULT_ENV_PATH = (".env", ".env.local")
-DEFAULT_PERSTACK_API_BASE_URL = "https://api.perstack.ai"
 
 RuntimeName = Literal[
     "perstack", "local", "docker", "cursor", "claude-code", "gemini", "codex", "opencode", "copilot"

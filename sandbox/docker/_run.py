@@ -46,6 +46,7 @@ from typing import IO, Any
 from sandbox._errors import DockerError, RunError, SandboxError, UserError
 from sandbox._startup import resume_gc
 from sandbox._wire import WireReader, new_key
+from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 from sandbox.events import (
     Checkpoint,
     DockerBuildProgress,
@@ -62,6 +63,7 @@ from sandbox.jobs import JobStore, resolve_checkpoint
 from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
 from sandbox.render import RenderedContext, RunSite, render_context
+from sandbox.settings import resolve_settings
 from sandbox.steering_guard import SteeringGuard, check_records
 
 from ._backend import (
@@ -443,12 +445,8 @@ class _DockerRun:
             raise UserError("A query is required")
 
     def _wall_clock(self) -> float:
-        options = self.options
-        return self.settings.wall_clock_s or (
-            (options.timeout_ms or options.config.timeout or 300_000)
-            / 1000
-            * (options.max_steps or options.config.max_steps or 100)
-        )
+        """`DockerSettings.wall_clock_s`, else the run's own (`ResolvedSettings.wall_clock_s`)."""
+        return self.settings.wall_clock_s or resolve_settings(self.options).wall_clock_s
 
     def _build_sandbox(
         self,
@@ -937,8 +935,6 @@ class _DockerRun:
         env_names: list[str],
         checkpoint_answer: InteractiveToolCallResult | None,
     ) -> RunSetting:
-        from sandbox.runtime._settings import resolve_settings
-
         settings = resolve_settings(self.options)
         config = self.options.config
         now = now_ms()
@@ -963,7 +959,7 @@ class _DockerRun:
             timeout=init.timeout if init else settings.timeout_ms,
             started_at=now,
             updated_at=now,
-            perstack_api_base_url=config.perstack_api_base_url or "https://api.perstack.ai",
+            perstack_api_base_url=config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL,
             env={name: "" for name in env_names},
             proxy_url=self.proxy_url,
             verbose=self.options.verbose or None,
