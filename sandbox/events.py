@@ -43,6 +43,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from sandbox._defaults import DEFAULT_PERSTACK_API_BASE_URL
+
 __all__ = [
     "EXIT_CODE_BY_TERMINAL",
     "RUNTIME_EVENT_TYPES",
@@ -471,7 +473,7 @@ class RunSetting(_Model):
     timeout: int
     started_at: int
     updated_at: int
-    perstack_api_base_url: str = "https://api.perstack.ai"
+    perstack_api_base_url: str = DEFAULT_PERSTACK_API_BASE_URL
     perstack_api_key: str | None = None
     perstack_base_skill_command: list[str] | None = None
     env: dict[str, str] = Field(default_factory=dict)
