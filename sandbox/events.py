@@ -12,9 +12,13 @@ Conventions:
   omitted*, and nothing else is: `None` inside free-form values (`args`, `metadata`) is kept as `null`.
 * Unknown keys are kept (`extra="allow"`) so an event read from another producer round-trips losslessly.
 * Model schemas are built lazily (`defer_build`) so importing this module stays cheap for `sandbox --help`.
+* Each terminal event class declares what it means for the host (`outcome`: exit code, job status, ...), and
+  every union and type set below is derived from one list of classes per kind. Tables kept elsewhere once
+  disagreed (`stopRunByDelegate` taken for the end of a run stopped every delegating Expert), so there are
+  none: the executor, the job store, the native runtime and `compare` all read `outcome_of()`.
 
 The public surface: the models, the `Event`/`RunEvent`/`RuntimeEvent` unions, `parse_event()`,
-`event_to_json()`, `JsonlWriter`, `create_id()` and `now_ms()`.
+`event_to_json()`, `outcome_of()`, `JsonlWriter`, `create_id()` and `now_ms()`.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
-from typing import IO, Annotated, Any, Literal
+from types import MappingProxyType
+from typing import IO, Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -37,11 +43,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from sandbox._defaults import DEFAULT_PERSTACK_API_BASE_URL
+
 __all__ = [
+    "EXIT_CODE_BY_TERMINAL",
     "RUNTIME_EVENT_TYPES",
     "RUN_EVENT_TYPES",
     "STREAMING_EVENT_TYPES",
     "TERMINAL_EVENT_TYPES",
+    "TERMINAL_OUTCOMES",
     "AttemptCompletion",
     "CallDelegate",
     "CallInteractiveTool",
@@ -85,6 +95,7 @@ __all__ = [
     "RunEvent",
     "RunEventBase",
     "RunInput",
+    "RunOutcome",
     "RunSetting",
     "RuntimeEvent",
     "RuntimeEventBase",
@@ -118,6 +129,8 @@ __all__ = [
     "event_to_json",
     "is_run_event",
     "now_ms",
+    "outcome_of",
+    "outcome_of_checkpoint",
     "parse_event",
 ]
 
@@ -460,7 +473,7 @@ class RunSetting(_Model):
     timeout: int
     started_at: int
     updated_at: int
-    perstack_api_base_url: str = "https://api.perstack.ai"
+    perstack_api_base_url: str = DEFAULT_PERSTACK_API_BASE_URL
     perstack_api_key: str | None = None
     perstack_base_skill_command: list[str] | None = None
     env: dict[str, str] = Field(default_factory=dict)
@@ -472,13 +485,35 @@ class RunSetting(_Model):
 # --------------------------------------------------------------------------------------------- events
 
 
+@dataclass(frozen=True)
+class RunOutcome:
+    """What a run's terminal event means outside the run, declared once on the event class (`outcome`).
+
+    `exit_code`: the process's, when the job's coordinator ends with this event (every runtime). `job_status`:
+    job.json's. `checkpoint_status`: the status of the checkpoint the event carries. `kind`: the native
+    runtime's name for this ending (`sandbox.runtime`'s `Outcome.kind`). `label`: how `sandbox compare`
+    reports it.
+    """
+
+    exit_code: int
+    job_status: JobStatus
+    checkpoint_status: CheckpointStatus
+    kind: str
+    label: str
+
+
 class EventBase(_Model):
     type: str
     id: str = Field(default_factory=create_id)
 
 
 class RunEventBase(EventBase):
-    """Events of one Expert's run: they carry `expertKey` and `stepNumber` and are stored with the job."""
+    """Events of one Expert's run: they carry `expertKey` and `stepNumber` and are stored with the job.
+
+    `outcome` is None except on the events that end a run for the host (see `RunOutcome`).
+    """
+
+    outcome: ClassVar[RunOutcome | None] = None
 
     expert_key: str
     timestamp: int = Field(default_factory=now_ms)
@@ -574,24 +609,35 @@ class ContinueToNextStep(RunEventBase):
 
 class StopRunByInteractiveTool(RunEventBase):
     type: Literal["stopRunByInteractiveTool"] = "stopRunByInteractiveTool"
+    outcome: ClassVar[RunOutcome | None] = RunOutcome(
+        0, "stoppedByInteractiveTool", "stoppedByInteractiveTool", "interactive", "interactive stop"
+    )
     checkpoint: Checkpoint
     step: Step
 
 
 class StopRunByDelegate(RunEventBase):
     type: Literal["stopRunByDelegate"] = "stopRunByDelegate"
+    # Not the end of a run for the host: the runtime runs the delegates in the same process and the
+    # delegating run goes on with their results (one of the events with an outcome ends it). Treating it as
+    # terminal stopped every delegating Expert in the sandbox at its first delegation.
+    outcome: ClassVar[RunOutcome | None] = None
     checkpoint: Checkpoint
     step: Step
 
 
 class StopRunByExceededMaxSteps(RunEventBase):
     type: Literal["stopRunByExceededMaxSteps"] = "stopRunByExceededMaxSteps"
+    outcome: ClassVar[RunOutcome | None] = RunOutcome(
+        1, "stoppedByMaxSteps", "stoppedByExceededMaxSteps", "max_steps", "max steps"
+    )
     checkpoint: Checkpoint
     step: Step
 
 
 class StopRunByError(RunEventBase):
     type: Literal["stopRunByError"] = "stopRunByError"
+    outcome: ClassVar[RunOutcome | None] = RunOutcome(1, "stoppedByError", "stoppedByError", "error", "error")
     checkpoint: Checkpoint
     step: Step
     error: CheckpointError
@@ -599,6 +645,7 @@ class StopRunByError(RunEventBase):
 
 class CompleteRun(RunEventBase):
     type: Literal["completeRun"] = "completeRun"
+    outcome: ClassVar[RunOutcome | None] = RunOutcome(0, "completed", "completed", "completed", "completed")
     checkpoint: Checkpoint
     step: Step
     text: str
@@ -717,7 +764,8 @@ class ProxyAccess(RuntimeEventBase):
     reason: str | None = None
 
 
-RunEvent = Annotated[
+# Each kind of event is listed once; the unions and type sets are derived from these three unions.
+_StateEvents = (
     StartRun
     | StartGeneration
     | Retry
@@ -735,15 +783,16 @@ RunEvent = Annotated[
     | StopRunByExceededMaxSteps
     | StopRunByError
     | CompleteRun
-    | StartStreamingReasoning
+)
+_StreamingEvents = (
+    StartStreamingReasoning
     | StreamReasoning
     | CompleteStreamingReasoning
     | StartStreamingRunResult
     | StreamRunResult
-    | CompleteStreamingRunResult,
-    Field(discriminator="type"),
-]
-RuntimeEvent = Annotated[
+    | CompleteStreamingRunResult
+)
+_RuntimeEvents = (
     InitializeRuntime
     | SkillStarting
     | SkillConnected
@@ -751,99 +800,47 @@ RuntimeEvent = Annotated[
     | SkillDisconnected
     | DockerBuildProgress
     | DockerContainerStatus
-    | ProxyAccess,
-    Field(discriminator="type"),
-]
-Event = Annotated[
-    StartRun
-    | StartGeneration
-    | Retry
-    | CallTools
-    | CallInteractiveTool
-    | CallDelegate
-    | ResolveToolResults
-    | AttemptCompletion
-    | FinishToolCall
-    | ResumeToolCalls
-    | FinishAllToolCalls
-    | ContinueToNextStep
-    | StopRunByInteractiveTool
-    | StopRunByDelegate
-    | StopRunByExceededMaxSteps
-    | StopRunByError
-    | CompleteRun
-    | StartStreamingReasoning
-    | StreamReasoning
-    | CompleteStreamingReasoning
-    | StartStreamingRunResult
-    | StreamRunResult
-    | CompleteStreamingRunResult
-    | InitializeRuntime
-    | SkillStarting
-    | SkillConnected
-    | SkillStderr
-    | SkillDisconnected
-    | DockerBuildProgress
-    | DockerContainerStatus
-    | ProxyAccess,
-    Field(discriminator="type"),
-]
+    | ProxyAccess
+)
 
-STREAMING_EVENT_TYPES: frozenset[str] = frozenset(
+RunEvent = Annotated[_StateEvents | _StreamingEvents, Field(discriminator="type")]
+RuntimeEvent = Annotated[_RuntimeEvents, Field(discriminator="type")]
+Event = Annotated[_StateEvents | _StreamingEvents | _RuntimeEvents, Field(discriminator="type")]
+
+
+def _types(union: Any) -> tuple[str, ...]:
+    """The `type` discriminators of a union's classes, in the union's order."""
+    return tuple(cls.model_fields["type"].default for cls in get_args(union))
+
+
+STREAMING_EVENT_TYPES: frozenset[str] = frozenset(_types(_StreamingEvents))
+RUNTIME_EVENT_TYPES: frozenset[str] = frozenset(_types(_RuntimeEvents))
+RUN_EVENT_TYPES: frozenset[str] = frozenset(_types(_StateEvents)) | STREAMING_EVENT_TYPES
+TERMINAL_OUTCOMES: Mapping[str, RunOutcome] = MappingProxyType(
     {
-        "startStreamingReasoning",
-        "streamReasoning",
-        "completeStreamingReasoning",
-        "startStreamingRunResult",
-        "streamRunResult",
-        "completeStreamingRunResult",
+        cls.model_fields["type"].default: cls.outcome
+        for cls in get_args(_StateEvents)
+        if cls.outcome is not None
     }
 )
-RUNTIME_EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "initializeRuntime",
-        "skillStarting",
-        "skillConnected",
-        "skillStderr",
-        "skillDisconnected",
-        "dockerBuildProgress",
-        "dockerContainerStatus",
-        "proxyAccess",
-    }
+"""The events that end a run for the host (their run's last checkpoint rides on them), with their outcome."""
+TERMINAL_EVENT_TYPES: frozenset[str] = frozenset(TERMINAL_OUTCOMES)
+EXIT_CODE_BY_TERMINAL: Mapping[str, int] = MappingProxyType(
+    {name: outcome.exit_code for name, outcome in TERMINAL_OUTCOMES.items()}
 )
-RUN_EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "startRun",
-        "startGeneration",
-        "retry",
-        "callTools",
-        "callInteractiveTool",
-        "callDelegate",
-        "resolveToolResults",
-        "attemptCompletion",
-        "finishToolCall",
-        "resumeToolCalls",
-        "finishAllToolCalls",
-        "continueToNextStep",
-        "stopRunByInteractiveTool",
-        "stopRunByDelegate",
-        "stopRunByExceededMaxSteps",
-        "stopRunByError",
-        "completeRun",
-    }
-    | STREAMING_EVENT_TYPES
-)
-# Events that end a run (the run's last checkpoint rides on them). `stopRunByDelegate` ends only the
-# delegating run's current leg; the job goes on once the delegates return.
-TERMINAL_EVENT_TYPES: frozenset[str] = frozenset(
-    {
-        "completeRun",
-        "stopRunByInteractiveTool",
-        "stopRunByDelegate",
-        "stopRunByExceededMaxSteps",
-        "stopRunByError",
-    }
-)
+_OUTCOME_BY_CHECKPOINT: dict[str, RunOutcome] = {
+    outcome.checkpoint_status: outcome for outcome in TERMINAL_OUTCOMES.values()
+}
+
+
+def outcome_of(event_type: str) -> RunOutcome | None:
+    """The outcome an event of this type declares, or None when it does not end a run for the host."""
+    return TERMINAL_OUTCOMES.get(event_type)
+
+
+def outcome_of_checkpoint(status: str) -> RunOutcome | None:
+    """The outcome of the terminal event whose checkpoint has this status (None: the run goes on)."""
+    return _OUTCOME_BY_CHECKPOINT.get(status)
 
 
 @cache

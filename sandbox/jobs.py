@@ -41,12 +41,13 @@ from sandbox.events import (
     CompleteRun,
     EventBase,
     Job,
-    JobStatus,
     RunEventBase,
     RunSetting,
     StartRun,
     Usage,
     now_ms,
+    outcome_of,
+    outcome_of_checkpoint,
     parse_event,
 )
 
@@ -68,19 +69,6 @@ _SECRET_KEY = re.compile(r"(api[-_]?key|secret|token|password|credential|authori
 _UNSTORED = frozenset({"streamReasoning", "streamRunResult"})
 # Events that report one generation's usage exactly once (the runtime guarantees it), summed into job.json.
 _USAGE_EVENTS = frozenset({"callTools", "callInteractiveTool", "callDelegate", "completeRun", "retry"})
-_JOB_STATUS_BY_EVENT: dict[str, JobStatus] = {
-    "completeRun": "completed",
-    "stopRunByInteractiveTool": "stoppedByInteractiveTool",
-    "stopRunByExceededMaxSteps": "stoppedByMaxSteps",
-    "stopRunByError": "stoppedByError",
-}
-_JOB_STATUS_BY_CHECKPOINT: dict[str, JobStatus] = {
-    "completed": "completed",
-    "stoppedByInteractiveTool": "stoppedByInteractiveTool",
-    "stoppedByExceededMaxSteps": "stoppedByMaxSteps",
-    "stoppedByError": "stoppedByError",
-}
-
 _M = TypeVar("_M", bound=BaseModel)
 
 
@@ -360,9 +348,10 @@ class JobStore:
             return None
         coordinator = [c for c in checkpoints if c.delegated_by is None] or checkpoints
         last = coordinator[-1]
+        outcome = outcome_of_checkpoint(last.status)
         return Job(
             id=directory.name,
-            status=_JOB_STATUS_BY_CHECKPOINT.get(last.status, "running"),
+            status="running" if outcome is None else outcome.job_status,
             coordinator_expert_key=last.expert.key,
             total_steps=max(c.step_number for c in checkpoints),
             usage=last.usage,
@@ -512,7 +501,8 @@ class JobStore:
             is_coordinator = checkpoint.delegated_by is None and checkpoint.expert.key == (
                 job.coordinator_expert_key
             )
-            status = _JOB_STATUS_BY_EVENT.get(event.type)
+            outcome = outcome_of(event.type)
+            status = None if outcome is None else outcome.job_status
             if is_coordinator and status is not None:
                 changes["status"] = status
                 changes["finished_at"] = now_ms()

@@ -90,8 +90,11 @@ def _wait_for_proxy_in_background(source: Mapping[str, str]) -> tuple[threading.
     """Start `wait_for_proxy` on a thread; join the thread, then the list holds its error, if any."""
     errors: list[str] = []
     url = source.get("SANDBOX_PROXY_URL")
-    waiter = threading.Thread(target=lambda: errors.extend(filter(None, [wait_for_proxy(url)])),
-                              name="sandbox-proxy-wait", daemon=True)
+    waiter = threading.Thread(
+        target=lambda: errors.extend(filter(None, [wait_for_proxy(url)])),
+        name="sandbox-proxy-wait",
+        daemon=True,
+    )
     waiter.start()
     return waiter, errors
 
@@ -118,10 +121,11 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
         provider = flag or (json.loads(config_path.read_bytes()).get("provider") or {}).get("providerName")
     except (OSError, ValueError):
         return
+    from sandbox._defaults import DEFAULT_PROVIDER  # imports nothing: the config models are not loaded yet
     from sandbox.runtime.models import prewarm
 
     threading.Thread(
-        target=prewarm, args=(provider or "anthropic",), name="sandbox-prewarm", daemon=True
+        target=prewarm, args=(provider or DEFAULT_PROVIDER,), name="sandbox-prewarm", daemon=True
     ).start()
 
 
@@ -158,13 +162,18 @@ def _harden() -> None:
     try:
         harden_runtime()
     except OSError as exc:
-        print(f"sandbox: cannot harden the runtime process ({exc}); refusing to receive secrets",
-              file=sys.stderr, flush=True)
+        print(
+            f"sandbox: cannot harden the runtime process ({exc}); refusing to receive secrets",
+            file=sys.stderr,
+            flush=True,
+        )
         finish(71)  # EX_OSERR
 
 
 def run_in_container(
-    argv: list[str], payload: dict[str, Any], environ: Mapping[str, str] | None = None,
+    argv: list[str],
+    payload: dict[str, Any],
+    environ: Mapping[str, str] | None = None,
     config: PerstackConfig | None = None,
 ) -> int:
     """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code.
@@ -199,9 +208,6 @@ def run_in_container(
     # Exactly the plan's variables: the proxy/infrastructure ones set on the container plus the secrets.
     env = dict(source)
     env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
-    budget: str | int | None = args.reasoning_budget
-    if isinstance(budget, str) and budget.isdigit():
-        budget = int(budget)
     options = RunOptions(
         config=config,
         config_path=config_path,
@@ -211,7 +217,7 @@ def run_in_container(
         provider=args.provider,
         model=args.model,
         temperature=args.temperature,
-        reasoning_budget=budget,
+        reasoning_budget=args.reasoning_budget,  # "1024" becomes tokens in `sandbox.settings`
         max_steps=args.max_steps,
         max_retries=args.max_retries,
         timeout_ms=args.timeout,
@@ -262,11 +268,12 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     from sandbox.config import PerstackConfig
     from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
     from sandbox.runtime.models._rehearsal import rehearse
+    from sandbox.settings import resolve_provider
 
     _preload_run_modules()
 
     config = PerstackConfig.model_validate_json(_config_path(source).read_bytes())
-    provider = args.provider or (config.provider.provider_name if config.provider else None) or "anthropic"
+    provider, _ = resolve_provider(args.provider, config)
     models.prewarm(provider)
     models.wait_for_prewarm()
     rehearse(config, provider)  # offline, before the real client is prepared: it takes a mock one
@@ -289,7 +296,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
         payload = json.loads(raw)
         run_args = [str(a) for a in payload.pop("args")]
     except (ValueError, KeyError, TypeError, AttributeError):
-        print("error: a standby expects one JSON line with \"args\" on stdin", file=sys.stderr, flush=True)
+        print('error: a standby expects one JSON line with "args" on stdin', file=sys.stderr, flush=True)
         return 2
     return run_in_container(run_args, payload, environ=source, config=config)
 
@@ -298,9 +305,17 @@ def _preload_run_modules() -> None:
     """Import what a run imports lazily (the job loop, skills, MCP client), so a claimed standby does not."""
     import importlib
 
-    for name in ("sandbox.runtime._job", "sandbox.runtime._loop", "sandbox.runtime._generate",
-                 "sandbox.runtime.skills", "sandbox.runtime.skills.mcp", "sandbox.runtime.skills.builtin",
-                 "sandbox.events", "pydantic_ai.direct", "anyio._core._sockets"):
+    for name in (
+        "sandbox.runtime._job",
+        "sandbox.runtime._loop",
+        "sandbox.runtime._generate",
+        "sandbox.runtime.skills",
+        "sandbox.runtime.skills.mcp",
+        "sandbox.runtime.skills.builtin",
+        "sandbox.events",
+        "pydantic_ai.direct",
+        "anyio._core._sockets",
+    ):
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
 

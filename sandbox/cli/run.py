@@ -15,6 +15,8 @@ from typing import Annotated
 
 import typer
 
+from sandbox.runtimes._registry import BUILTIN_NAMES
+
 from ._common import (
     ConfigOpt,
     EnvNameOpt,
@@ -74,9 +76,7 @@ def run_command(
     ] = None,
     runtime: Annotated[
         str | None,
-        typer.Option(
-            "--runtime", help="perstack|local|docker|cursor|claude-code|gemini|codex|opencode|copilot"
-        ),
+        typer.Option("--runtime", help="|".join(BUILTIN_NAMES)),  # or an installed plugin's name
     ] = None,
     env_path: EnvPathOpt = None,
     job_id: Annotated[str | None, typer.Option("--job-id", help="Id of the new job.")] = None,

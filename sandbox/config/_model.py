@@ -26,6 +26,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     Strict,
     ValidationError,
     ValidationInfo,
@@ -34,6 +35,19 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
+# The defaults table lives in a module that imports nothing, so the container's entry can read it before
+# pydantic loads (`sandbox._defaults`); these are the names perstack.toml's defaults have always had.
+from sandbox._defaults import (
+    DEFAULT_ENV_PATH,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MAX_STEPS,
+    DEFAULT_MODEL,
+    DEFAULT_PERSTACK_API_BASE_URL,
+    DEFAULT_REASONING_BUDGET,
+    DEFAULT_TIMEOUT_MS,
+)
+from sandbox.runtimes._registry import BUILTIN_NAMES, canonical_runtime, runtime_names
 
 from ._issues import Loc, issue, issues_error, show, with_suggestion
 from ._net import normalize_domain, parse_add_host, parse_host_port, validate_base_url, validate_endpoint_url
@@ -79,30 +93,16 @@ __all__ = [
     "Skill",
 ]
 
-DEFAULT_MODEL = "claude-sonnet-4-5"
-DEFAULT_MAX_STEPS = 100
-DEFAULT_MAX_RETRIES = 5
-DEFAULT_TIMEOUT_MS = 5 * 60 * 1000
-DEFAULT_REASONING_BUDGET = "low"
-DEFAULT_ENV_PATH = (".env", ".env.local")
-DEFAULT_PERSTACK_API_BASE_URL = "https://api.perstack.ai"
-
-RuntimeName = Literal[
-    "perstack", "local", "docker", "cursor", "claude-code", "gemini", "codex", "opencode", "copilot"
-]
-RUNTIME_NAMES: tuple[str, ...] = (
-    "perstack",
-    "local",
-    "docker",
-    "cursor",
-    "claude-code",
-    "gemini",
-    "codex",
-    "opencode",
-    "copilot",
-)
+RUNTIME_NAMES: tuple[str, ...] = BUILTIN_NAMES
+"""The built-in runtimes' names (the registry's); plugins add theirs (`runtime_names()`)."""
 SKILL_TYPES: tuple[str, ...] = ("mcpStdioSkill", "mcpSseSkill", "interactiveSkill")
 _REASONING_LEVELS = ("none", "minimal", "low", "medium", "high")
+
+
+def _not_one_of(value: Any, choices: tuple[str, ...], what: str, extra: str = "") -> Exception:
+    options = ", ".join(f"`{c}`" for c in choices)
+    message = f"{show(value)} is not a valid {what} (expected {options}{extra})"
+    return issue(with_suggestion(message, str(value), choices))
 
 
 def _one_of(choices: tuple[str, ...], what: str, extra: str = "") -> WrapValidator:
@@ -112,11 +112,17 @@ def _one_of(choices: tuple[str, ...], what: str, extra: str = "") -> WrapValidat
         try:
             return handler(value)
         except ValidationError:
-            options = ", ".join(f"`{c}`" for c in choices)
-            message = f"{show(value)} is not a valid {what} (expected {options}{extra})"
-            raise issue(with_suggestion(message, str(value), choices)) from None
+            raise _not_one_of(value, choices, what, extra) from None
 
     return WrapValidator(validate)
+
+
+def _runtime(value: Any) -> str:
+    """A runtime the registry knows (`sandbox.runtimes._registry`): built-in names are data, a plugin's is
+    its entry point's, so this imports no adapter; the value is kept as written (`local` stays `local`)."""
+    if isinstance(value, str) and canonical_runtime(value) is not None:
+        return value
+    raise _not_one_of(value, runtime_names(), "runtime")
 
 
 def _memory(value: str) -> str:
@@ -135,7 +141,9 @@ _ReasoningBudgetField = Annotated[
     Literal["none", "minimal", "low", "medium", "high"] | Annotated[int, Strict(), Field(ge=0)],
     _one_of(_REASONING_LEVELS, "reasoningBudget", " or a non-negative integer"),
 ]
-_RuntimeField = Annotated[RuntimeName, _one_of(RUNTIME_NAMES, "runtime")]
+RuntimeName = Annotated[str, PlainValidator(_runtime)]
+"""A runtime's name: a built-in one (`RUNTIME_NAMES`), an alias or an installed plugin's."""
+_RuntimeField = RuntimeName
 
 StrictBool = Annotated[bool, Strict()]
 StrictInt = Annotated[int, Strict()]

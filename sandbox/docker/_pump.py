@@ -25,14 +25,13 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pydantic import ValidationError
 
 from sandbox._wire import WireReader
 from sandbox.events import (
-    TERMINAL_EVENT_TYPES,
     Checkpoint,
     EventBase,
     InitializeRuntime,
@@ -40,27 +39,16 @@ from sandbox.events import (
     StartRun,
     TextPart,
     UserMessage,
+    outcome_of,
     parse_event,
 )
 from sandbox.jobs import JobStore
 
-__all__ = ["EXIT_BY_TERMINAL", "HOST_EVENT_TYPES", "EventPump", "RunSettingFactory"]
+__all__ = ["HOST_EVENT_TYPES", "EventPump", "RunSettingFactory"]
 
 # Events only the host's own sources emit; never accepted from the container's stream.
 HOST_EVENT_TYPES: frozenset[str] = frozenset({"proxyAccess", "dockerBuildProgress", "dockerContainerStatus"})
 _REPORTS_PER_KIND = 5
-
-# Exit codes by the coordinator's terminal event, as the native runtime returns them (`exit_code_for`).
-EXIT_BY_TERMINAL: Mapping[str, int] = {
-    "completeRun": 0,
-    "stopRunByInteractiveTool": 0,
-    "stopRunByExceededMaxSteps": 1,
-    "stopRunByError": 1,
-}
-# Not the end of a run here: the runtime runs the delegates in the same process, and the coordinator's run
-# goes on with their results (one of the events above ends it). Treating it as terminal stopped every
-# delegating Expert in the sandbox at its first delegation.
-_INTERMEDIATE = frozenset({"stopRunByDelegate"})
 
 RunSettingFactory = Callable[[str, str, str | None, InitializeRuntime | None], RunSetting]
 """(run_id, expert_key, input text, initializeRuntime or None for a delegate) -> the run's settings."""
@@ -137,8 +125,10 @@ class EventPump:
                 return
             if verdict.lost:
                 self.counts.lost += verdict.lost
-                self._diag(f"sandbox: {verdict.lost} event line(s) from the Expert's runtime are missing "
-                           "(lost or tampered with); this run's record is incomplete and the run fails")
+                self._diag(
+                    f"sandbox: {verdict.lost} event line(s) from the Expert's runtime are missing "
+                    "(lost or tampered with); this run's record is incomplete and the run fails"
+                )
             text = verdict.body
         obj = None
         if text.startswith("{"):
@@ -158,13 +148,17 @@ class EventPump:
             self.counts.invalid += 1
             first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
             loc = ".".join(str(p) for p in first.get("loc", ()))
-            self._diag(f"sandbox: dropped an invalid {obj.get('type')!r} event from the container: {loc}: "
-                       f"{first.get('msg')}")
+            self._diag(
+                f"sandbox: dropped an invalid {obj.get('type')!r} event from the container: {loc}: "
+                f"{first.get('msg')}"
+            )
             return
         if getattr(event, "job_id", None) != self.job_id:
             self.counts.foreign += 1
-            self._diag(f"sandbox: dropped a {event.type!r} event for job {getattr(event, 'job_id', None)!r}; "
-                       f"this run is job {self.job_id!r}")
+            self._diag(
+                f"sandbox: dropped a {event.type!r} event for job {getattr(event, 'job_id', None)!r}; "
+                f"this run is job {self.job_id!r}"
+            )
             return
         self.counts.events += 1
         if self.counts.events == 1 and self._on_first is not None:
@@ -213,12 +207,17 @@ class EventPump:
                 self._on_run_id(event.run_id)
             if self._store is not None and self._run_setting is not None:
                 self._write_setting(event.run_id, self.expert_key, event.query, event)
-        elif (isinstance(event, StartRun) and event.initial_checkpoint.delegated_by is not None
-              and self._store is not None and self._run_setting is not None):
+        elif (
+            isinstance(event, StartRun)
+            and event.initial_checkpoint.delegated_by is not None
+            and self._store is not None
+            and self._run_setting is not None
+        ):
             self._write_setting(event.run_id, event.expert_key, _query_of(event), None)
 
-    def _write_setting(self, run_id: str, expert_key: str, text: str | None,
-                       init: InitializeRuntime | None) -> None:
+    def _write_setting(
+        self, run_id: str, expert_key: str, text: str | None, init: InitializeRuntime | None
+    ) -> None:
         assert self._store is not None and self._run_setting is not None
         try:
             setting = self._run_setting(run_id, expert_key, text, init)
@@ -230,7 +229,7 @@ class EventPump:
             self._diag(f"sandbox: cannot store the run settings: {exc}")
 
     def _after_emit(self, event: EventBase) -> None:
-        if event.type not in TERMINAL_EVENT_TYPES or event.type in _INTERMEDIATE:
+        if outcome_of(event.type) is None:  # the run goes on (`stopRunByDelegate`: the delegates run)
             return
         checkpoint: Checkpoint | None = getattr(event, "checkpoint", None)
         coordinator = getattr(event, "expert_key", None) == self.expert_key and (
@@ -251,7 +250,8 @@ class EventPump:
             return None
         if self.counts.lost:
             return 1
-        return EXIT_BY_TERMINAL.get(self.terminal.type, 1)
+        outcome = outcome_of(self.terminal.type)
+        return 1 if outcome is None else outcome.exit_code
 
 
 def _looks_like_event(text: str) -> bool:

@@ -46,6 +46,7 @@ from typing import IO, Any
 from sandbox._errors import DockerError, RunError, SandboxError, UserError
 from sandbox._startup import resume_gc
 from sandbox._wire import WireReader, new_key
+from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 from sandbox.events import (
     Checkpoint,
     DockerBuildProgress,
@@ -63,6 +64,7 @@ from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
 from sandbox.render import RenderedContext, RunSite
 from sandbox.resolve import read_ca_bundle, resolve_sandbox
+from sandbox.settings import resolve_settings
 from sandbox.steering_guard import SteeringGuard, check_records
 
 from ._backend import (
@@ -163,8 +165,11 @@ def secret_values(plan: SandboxPlan, env: Mapping[str, str]) -> dict[str, str]:
     """The values of exactly the plan's variables; every missing required one in one UserError."""
     missing = [name for name in plan.env.required if not env.get(name)]
     if missing:
-        raise UserError("missing required environment variables: " + ", ".join(missing)
-                        + " (set them in the environment or an env file, e.g. .env)")
+        raise UserError(
+            "missing required environment variables: "
+            + ", ".join(missing)
+            + " (set them in the environment or an env file, e.g. .env)"
+        )
     names = [*plan.env.required, *plan.env.optional]
     return {name: env[name] for name in names if env.get(name)}
 
@@ -205,8 +210,14 @@ class _Proxy:
 
 
 class _DockerRun:
-    def __init__(self, options: RunOptions, plan: SandboxPlan, emit: Callable[[EventBase], None],
-                 backend: ContainerBackend | None, settings: DockerSettings) -> None:
+    def __init__(
+        self,
+        options: RunOptions,
+        plan: SandboxPlan,
+        emit: Callable[[EventBase], None],
+        backend: ContainerBackend | None,
+        settings: DockerSettings,
+    ) -> None:
         self.options = options
         self.plan = plan
         # The one resolution `sandbox plan` shows (`sandbox.resolve`): this run's CA bundle and render.
@@ -266,8 +277,11 @@ class _DockerRun:
 
     def status(self, service: str, status: str, message: str | None = None) -> None:
         if self.options.verbose:
-            self.emit(DockerContainerStatus(job_id=self.job_id, run_id=self.run_id, status=status,
-                                            service=service, message=message))
+            self.emit(
+                DockerContainerStatus(
+                    job_id=self.job_id, run_id=self.run_id, status=status, service=service, message=message
+                )
+            )
 
     def check_cancel(self) -> None:
         if self.cancel.is_set():
@@ -372,8 +386,9 @@ class _DockerRun:
         if moved:
             moved.append("sandbox: run again: this run's set-up may have come from them")
             raise UserError("\n".join(moved))
-        steering = SteeringGuard.for_run(self.options.workspace, self.options.steering, self.options.jobs_dir,
-                                         os.environ)
+        steering = SteeringGuard.for_run(
+            self.options.workspace, self.options.steering, self.options.jobs_dir, os.environ
+        )
         steering.begin(self.host_run_id)
         with guard:
             try:
@@ -412,19 +427,19 @@ class _DockerRun:
             return
         if checkpoint.status == "stoppedByInteractiveTool" and self.options.interactive_result is None:
             raise UserError("The checkpoint awaits an interactive tool result: pass it with -i")
-        if checkpoint.status not in ("stoppedByInteractiveTool", "stoppedByDelegate") and \
-                self.options.query is None:
+        if (
+            checkpoint.status not in ("stoppedByInteractiveTool", "stoppedByDelegate")
+            and self.options.query is None
+        ):
             raise UserError("A query is required")
 
     def _wall_clock(self) -> float:
-        options = self.options
-        return self.settings.wall_clock_s or (
-            (options.timeout_ms or options.config.timeout or 300_000) / 1000
-            * (options.max_steps or options.config.max_steps or 100)
-        )
+        """`DockerSettings.wall_clock_s`, else the run's own (`ResolvedSettings.wall_clock_s`)."""
+        return self.settings.wall_clock_s or resolve_settings(self.options).wall_clock_s
 
-    def _build_sandbox(self, labels: Mapping[str, str], *, uid: int, gid: int,
-                       hidden: Hidden, connecting: Future[None]) -> ComposeProject:
+    def _build_sandbox(
+        self, labels: Mapping[str, str], *, uid: int, gid: int, hidden: Hidden, connecting: Future[None]
+    ) -> ComposeProject:
         """Render, make sure the images exist, write the run dir, create the networks: the sandbox minus
         its containers (shared by a run and `sandbox warm`). Rendered from the run's resolution, so the
         images are the ones `sandbox plan` names."""
@@ -433,9 +448,16 @@ class _DockerRun:
         workspace = self._workspace_source(uid)
 
         def render(subnet: str) -> RenderedContext:
-            site = RunSite(project=project, workspace=workspace, uid=uid, gid=gid,
-                           internal_subnet=subnet, labels=labels, hidden=hidden.dirs,
-                           masked=hidden.files)
+            site = RunSite(
+                project=project,
+                workspace=workspace,
+                uid=uid,
+                gid=gid,
+                internal_subnet=subnet,
+                labels=labels,
+                hidden=hidden.dirs,
+                masked=hidden.files,
+            )
             return self.resolved.render(site)
 
         # A random /24 is almost never taken; if it is, creating the network says so and we pick again with
@@ -477,8 +499,10 @@ class _DockerRun:
         except OSError as exc:
             raise RunError(f"could not mount the workspace nosuid,nodev for the sandbox: {exc}") from None
         if mounted is None and uid == 0:
-            self.diag("sandbox: warning: the Expert runs as root and the workspace could not be mounted "
-                      "nosuid,nodev; set-id bits it sets are removed after the run")
+            self.diag(
+                "sandbox: warning: the Expert runs as root and the workspace could not be mounted "
+                "nosuid,nodev; set-id bits it sets are removed after the run"
+            )
         return mounted or workspace
 
     def _not_scanned(self) -> list[str]:
@@ -491,10 +515,13 @@ class _DockerRun:
     def _watch_quota(self) -> None:
         """Start the total write bound just before the Expert starts (`_quota`)."""
         self.scan_since = self.scan_since or time.time_ns()
-        self.quota = QuotaWatcher(self.options.workspace, self.plan.limits.workspace_quota_bytes,
-                                  on_exceeded=lambda: self._requests.put("quota"),
-                                  since_ns=self.scan_since - 1_000_000_000,
-                                  prune=tuple(self._not_scanned()))
+        self.quota = QuotaWatcher(
+            self.options.workspace,
+            self.plan.limits.workspace_quota_bytes,
+            on_exceeded=lambda: self._requests.put("quota"),
+            since_ns=self.scan_since - 1_000_000_000,
+            prune=tuple(self._not_scanned()),
+        )
         self.quota.start()
 
     def _scan_workspace(self) -> None:
@@ -505,8 +532,17 @@ class _DockerRun:
         for line in report_lines(report):
             self.diag(line)
 
-    def _run(self, store: JobStore, checkpoint: Checkpoint | None, secrets: dict[str, str], *,
-             ca: bytes | None, uid: int, gid: int, connecting: Future[None]) -> int:
+    def _run(
+        self,
+        store: JobStore,
+        checkpoint: Checkpoint | None,
+        secrets: dict[str, str],
+        *,
+        ca: bytes | None,
+        uid: int,
+        gid: int,
+        connecting: Future[None],
+    ) -> int:
         options = self.options
         wall = self._wall_clock()
         started = time.time()
@@ -515,7 +551,8 @@ class _DockerRun:
         # The per-run key the runtime signs its event lines with (`sandbox._wire`): on stdin only.
         event_key = new_key()
         payload: dict[str, Any] = {
-            "env": secrets, "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None,
+            "env": secrets,
+            "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None,
             "eventKey": event_key,
         }
         gc: Future[Any] | None = None
@@ -529,14 +566,14 @@ class _DockerRun:
             expert_stream, env_names = self._take_over(standby, payload, wall)
         else:
             labels = run_labels(run_id=self.run_id, job_id=self.job_id, deadline=started + wall + _GC_GRACE_S)
-            compose = self._build_sandbox(labels, uid=uid, gid=gid, hidden=hidden,
-                                          connecting=connecting)
+            compose = self._build_sandbox(labels, uid=uid, gid=gid, hidden=hidden, connecting=connecting)
             # The container's own guard fires after the host's (which normally handles it), so it only
             # matters when the host process is gone.
             deadline = time.time() + wall + min(30.0, wall)
             self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
-            expert_spec = _with_command(compose.services["expert"], container_args(options, self.job_id,
-                                                                                    deadline=deadline))
+            expert_spec = _with_command(
+                compose.services["expert"], container_args(options, self.job_id, deadline=deadline)
+            )
             self._watch_quota()
             expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
             env_names = list(expert_spec.environment)
@@ -560,11 +597,19 @@ class _DockerRun:
     # ------------------------------------------------------------------------------------------ standby
 
     def _standby_key(self, *, ca: bytes | None, uid: int, gid: int, hidden: Hidden) -> str:
-        return standby_key(plan=self.plan, config=self.options.config, workspace=self.options.workspace,
-                           uid=uid, gid=gid, hidden=hidden.key(), ca=ca)
+        return standby_key(
+            plan=self.plan,
+            config=self.options.config,
+            workspace=self.options.workspace,
+            uid=uid,
+            gid=gid,
+            hidden=hidden.key(),
+            ca=ca,
+        )
 
-    def _claim_standby(self, *, ca: bytes | None, uid: int, gid: int, hidden: Hidden,
-                       connecting: Future[None]) -> StandbyRecord | None:
+    def _claim_standby(
+        self, *, ca: bytes | None, uid: int, gid: int, hidden: Hidden, connecting: Future[None]
+    ) -> StandbyRecord | None:
         """A live standby of this very sandbox, now ours; None (a fresh sandbox then) when there is none."""
         if not self.settings.use_standby:
             return None
@@ -592,8 +637,9 @@ class _DockerRun:
         self._background.append(self.pool.submit(remove_standby, self.backend, record))
         return None
 
-    def _take_over(self, record: StandbyRecord, payload: dict[str, Any],
-                   wall: float) -> tuple[AttachedStream, list[str]]:
+    def _take_over(
+        self, record: StandbyRecord, payload: dict[str, Any], wall: float
+    ) -> tuple[AttachedStream, list[str]]:
         """Attach to a claimed standby and hand it the run: arguments, secrets and checkpoint on stdin."""
         backend = self.backend
         self.proxy_url = record.proxy_url
@@ -630,18 +676,28 @@ class _DockerRun:
         labels = standby_labels(run_id=self.run_id, key=key, deadline=expires + _GC_GRACE_S)
         connecting = self.pool.submit(lambda: self.backend.ping())  # noqa: PLW0108
         try:
-            compose = self._build_sandbox(labels, uid=uid, gid=gid, hidden=hidden,
-                                          connecting=connecting)
+            compose = self._build_sandbox(labels, uid=uid, gid=gid, hidden=hidden, connecting=connecting)
             spec = compose.services["expert"]
-            expert_spec = replace(spec, stdin_once=False, command=(
-                "--standby", "--idle", str(int(ttl)), "--provider", self.plan.provider))
+            expert_spec = replace(
+                spec,
+                stdin_once=False,
+                command=("--standby", "--idle", str(int(ttl)), "--provider", self.plan.provider),
+            )
             self._up_standby(compose.services["proxy"], expert_spec)
             assert self.run_dir is not None
             record = StandbyRecord(
-                id=self.run_id, key=key, expert=self.options.expert_key, containers=dict(self.containers),
-                networks=dict(self.network_names), run_dir=str(self.run_dir),
-                proxy_url=spec.environment.get("SANDBOX_PROXY_URL"), env_names=tuple(spec.environment),
-                created=created, expires=expires, refill=tuple(refill), refill_cwd=refill_cwd,
+                id=self.run_id,
+                key=key,
+                expert=self.options.expert_key,
+                containers=dict(self.containers),
+                networks=dict(self.network_names),
+                run_dir=str(self.run_dir),
+                proxy_url=spec.environment.get("SANDBOX_PROXY_URL"),
+                env_names=tuple(spec.environment),
+                created=created,
+                expires=expires,
+                refill=tuple(refill),
+                refill_cwd=refill_cwd,
             )
         except BaseException:
             self.teardown()
@@ -664,8 +720,9 @@ class _DockerRun:
                     return
                 tail.append(line)
         lines = "\n".join(f"  {line}" for line in tail) or "  (no output)"
-        raise RunError(f"the standby sandbox did not become ready; the Expert container's last lines:\n"
-                       f"{lines}")
+        raise RunError(
+            f"the standby sandbox did not become ready; the Expert container's last lines:\n{lines}"
+        )
 
     # ------------------------------------------------------------------------------------------ images
 
@@ -678,18 +735,32 @@ class _DockerRun:
         reporter = TeeReporter(*reporters)
         cache = self.settings.skills_cache or SkillsCache.default(self.options.env)
         try:
-            images = ensure_images(self.backend, ctx, self.plan, reporter=reporter,
-                                   labels={RUN_LABEL: self.host_run_id, JOB_LABEL: self.job_id},
-                                   cancelled=self.cancel.is_set, cache=cache, skills=False, pool=self.pool)
+            images = ensure_images(
+                self.backend,
+                ctx,
+                self.plan,
+                reporter=reporter,
+                labels={RUN_LABEL: self.host_run_id, JOB_LABEL: self.job_id},
+                cancelled=self.cancel.is_set,
+                cache=cache,
+                skills=False,
+                pool=self.pool,
+            )
         finally:
             reporter.close()
         if images.built:
             for line in format_skills(images.skills):
                 self.diag(f"sandbox: skill {line}")
         if self.options.verbose and not images.built:
-            self.emit(DockerBuildProgress(job_id=self.job_id, run_id=self.run_id, stage="complete",
-                                          service="expert",
-                                          message=f"images up to date: {images.expert}, {images.proxy}"))
+            self.emit(
+                DockerBuildProgress(
+                    job_id=self.job_id,
+                    run_id=self.run_id,
+                    stage="complete",
+                    service="expert",
+                    message=f"images up to date: {images.expert}, {images.proxy}",
+                )
+            )
         return images
 
     def _write(self, ctx: RenderedContext) -> ComposeProject:
@@ -725,16 +796,18 @@ class _DockerRun:
             with contextlib.suppress(DockerError):
                 future.result()
 
-    def _up(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec,
-            payload: Mapping[str, Any]) -> AttachedStream:
+    def _up(
+        self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec, payload: Mapping[str, Any]
+    ) -> AttachedStream:
         """Start both containers and hand the Expert its one stdin line (then EOF)."""
         stream = self._start_containers(proxy_spec, expert_spec, stdin=True, proxy_log=True)
         stream.send((json.dumps(payload, separators=(",", ":")) + "\n").encode())
         stream.close_stdin()
         return stream
 
-    def _start_containers(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec, *, stdin: bool,
-                          proxy_log: bool) -> AttachedStream:
+    def _start_containers(
+        self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec, *, stdin: bool, proxy_log: bool
+    ) -> AttachedStream:
         """Create and start the proxy and the Expert in parallel; the Expert's stream, attached before start.
 
         `proxy_log`: follow the proxy's output (access events, and "the proxy died" stops the Expert). A
@@ -830,10 +903,16 @@ class _DockerRun:
 
     # ------------------------------------------------------------------------------------------ stream
 
-    def _run_setting(self, run_id: str, expert_key: str, text: str | None, init: InitializeRuntime | None, *,
-                     env_names: list[str], checkpoint_answer: InteractiveToolCallResult | None) -> RunSetting:
-        from sandbox.runtime._settings import resolve_settings
-
+    def _run_setting(
+        self,
+        run_id: str,
+        expert_key: str,
+        text: str | None,
+        init: InitializeRuntime | None,
+        *,
+        env_names: list[str],
+        checkpoint_answer: InteractiveToolCallResult | None,
+    ) -> RunSetting:
         settings = resolve_settings(self.options)
         config = self.options.config
         now = now_ms()
@@ -843,34 +922,47 @@ class _DockerRun:
             job_id=self.job_id,
             run_id=run_id,
             expert_key=expert_key,
-            input=RunInput(text=text if checkpoint_answer is None else None,
-                           interactive_tool_call_result=checkpoint_answer),
-            experts={k: config.experts[k].model_dump(mode="json", by_alias=True, exclude_none=True)
-                     for k in self.plan.experts if k in config.experts},
+            input=RunInput(
+                text=text if checkpoint_answer is None else None,
+                interactive_tool_call_result=checkpoint_answer,
+            ),
+            experts={
+                k: config.experts[k].model_dump(mode="json", by_alias=True, exclude_none=True)
+                for k in self.plan.experts
+                if k in config.experts
+            },
             reasoning_budget=settings.reasoning_budget,
             max_steps=init.max_steps if init and init.max_steps is not None else settings.max_steps,
             max_retries=init.max_retries if init else settings.max_retries,
             timeout=init.timeout if init else settings.timeout_ms,
             started_at=now,
             updated_at=now,
-            perstack_api_base_url=config.perstack_api_base_url or "https://api.perstack.ai",
+            perstack_api_base_url=config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL,
             env={name: "" for name in env_names},
             proxy_url=self.proxy_url,
             verbose=self.options.verbose or None,
             temperature=settings.temperature,
         )
 
-    def _pump(self, stream: AttachedStream, store: JobStore, env_names: list[str],
-              wire: WireReader | None = None) -> EventPump:
+    def _pump(
+        self, stream: AttachedStream, store: JobStore, env_names: list[str], wire: WireReader | None = None
+    ) -> EventPump:
         answer: InteractiveToolCallResult | None = None
 
-        def setting(run_id: str, expert_key: str, text: str | None,
-                    init: InitializeRuntime | None) -> RunSetting:
+        def setting(
+            run_id: str, expert_key: str, text: str | None, init: InitializeRuntime | None
+        ) -> RunSetting:
             nonlocal answer
             if init is not None and init.interactive_tool_call is not None:
                 answer = self._answer(store, init)
-            return self._run_setting(run_id, expert_key, text, init, env_names=env_names,
-                                     checkpoint_answer=answer if init else None)
+            return self._run_setting(
+                run_id,
+                expert_key,
+                text,
+                init,
+                env_names=env_names,
+                checkpoint_answer=answer if init else None,
+            )
 
         def on_run_id(run_id: str) -> None:
             self.run_id = run_id
@@ -882,10 +974,19 @@ class _DockerRun:
             # The run is over; a skill that will not exit must not keep the user waiting.
             self._timer(self.settings.exit_grace_s, self.kill_expert)
 
-        pump = EventPump(job_id=self.job_id, expert_key=self.options.expert_key, emit=self.emit,
-                         store=store, diag=self.diag, verbose=self.options.verbose, run_setting=setting,
-                         on_run_id=on_run_id, on_terminal=on_terminal,
-                         on_first=lambda: self.mark("first-event"), wire=wire)
+        pump = EventPump(
+            job_id=self.job_id,
+            expert_key=self.options.expert_key,
+            emit=self.emit,
+            store=store,
+            diag=self.diag,
+            verbose=self.options.verbose,
+            run_setting=setting,
+            on_run_id=on_run_id,
+            on_terminal=on_terminal,
+            on_first=lambda: self.mark("first-event"),
+            wire=wire,
+        )
         splitters = {1: LineSplitter(), 2: LineSplitter()}
         try:
             for stream_id, chunk in stream.frames():
@@ -909,14 +1010,20 @@ class _DockerRun:
         for call in (checkpoint.pending_tool_calls or []) if checkpoint else []:
             if call.id == ref.tool_call_id:
                 skill = call.skill_name
-        return InteractiveToolCallResult(tool_call_id=ref.tool_call_id, tool_name=ref.tool_name,
-                                         skill_name=skill, text=ref.text)
+        return InteractiveToolCallResult(
+            tool_call_id=ref.tool_call_id, tool_name=ref.tool_name, skill_name=skill, text=ref.text
+        )
 
     def _finish(self, pump: EventPump) -> int:
         cid = self.containers["expert"]
         code = pump.exit_code()
-        if code is not None and not pump.store_errors and not self.cancel.is_set() \
-                and not self.timed_out.is_set() and not self.quota_hit.is_set():
+        if (
+            code is not None
+            and not pump.store_errors
+            and not self.cancel.is_set()
+            and not self.timed_out.is_set()
+            and not self.quota_hit.is_set()
+        ):
             # The terminal event decides the outcome. The engine's own handling of the container's exit
             # (releasing its network endpoint and mounts, ~0.1 s) then overlaps the proxy drain instead of
             # preceding it; the container's removal waits for it (`_remove_all`).
@@ -929,16 +1036,19 @@ class _DockerRun:
             self.diag(self.quota.message())
             return 1
         if self.timed_out.is_set():
-            self.diag(f"sandbox: the run exceeded its wall-clock guard of {self.wall_clock_s:.0f} s and was "
-                      "stopped")
+            self.diag(
+                f"sandbox: the run exceeded its wall-clock guard of {self.wall_clock_s:.0f} s and was stopped"
+            )
             return 1
         code = pump.exit_code()
         if code is None:
             self._explain_no_terminal(pump, exit_code)
             return 1
         if pump.store_errors:
-            self.diag("sandbox: the run finished but its job files could not all be written; "
-                      "--continue may not find it")
+            self.diag(
+                "sandbox: the run finished but its job files could not all be written; "
+                "--continue may not find it"
+            )
             return 1
         return code
 
@@ -1012,11 +1122,15 @@ class _DockerRun:
             parts += f" (process started {age:.3f} s before start)" if age is not None else ""
             self.diag(f"sandbox: timings (s since start): {parts}")
         if problems:
-            self.diag("sandbox: teardown could not remove: " + "; ".join(problems)
-                      + " (run `sandbox clean` to retry)")
+            self.diag(
+                "sandbox: teardown could not remove: "
+                + "; ".join(problems)
+                + " (run `sandbox clean` to retry)"
+            )
 
     def _remove_all(self, backend: ContainerBackend, problems: list[str]) -> None:
         """Containers in parallel; each network as soon as the containers attached to it are gone."""
+
         def remove_container(svc: str, cid: str) -> None:
             if svc == "expert" and self._expert_exit is not None:
                 with contextlib.suppress(Exception):
@@ -1039,8 +1153,10 @@ class _DockerRun:
             self.mark("rmnet")
 
         networks = [(nid, self.pool.submit(remove_network, nid)) for nid in self.networks]
-        for what, future in [*((f"container {s}", f) for s, f in removals.items()),
-                             *((f"network {self.network_names.get(n, n)}", f) for n, f in networks)]:
+        for what, future in [
+            *((f"container {s}", f) for s, f in removals.items()),
+            *((f"network {self.network_names.get(n, n)}", f) for n, f in networks),
+        ]:
             try:
                 future.result(timeout=90)
             except Exception as exc:
@@ -1074,8 +1190,11 @@ def ensure_shared_network(backend: ContainerBackend, name: str) -> None:
     Inter-container traffic is off on it: the proxies of concurrent sandboxes share it and must not reach
     each other. Labelled as this tool's, with no owner or deadline, so only `sandbox clean --all` removes it.
     """
-    spec = NetworkSpec(name=name, labels={TOOL_LABEL: TOOL_NAME, ROLE_LABEL: "egress"},
-                       options={"com.docker.network.bridge.enable_icc": "false"})
+    spec = NetworkSpec(
+        name=name,
+        labels={TOOL_LABEL: TOOL_NAME, ROLE_LABEL: "egress"},
+        options={"com.docker.network.bridge.enable_icc": "false"},
+    )
     with contextlib.suppress(NetworkExists):
         backend.create_network(spec)
 
@@ -1132,8 +1251,14 @@ def _with_command(spec: ContainerSpec, command: list[str]) -> ContainerSpec:
     return replace(spec, command=tuple(command))
 
 
-def run_in_docker(options: RunOptions, plan: SandboxPlan, emit: Callable[[EventBase], None], *,
-                  backend: ContainerBackend | None = None, settings: DockerSettings | None = None) -> int:
+def run_in_docker(
+    options: RunOptions,
+    plan: SandboxPlan,
+    emit: Callable[[EventBase], None],
+    *,
+    backend: ContainerBackend | None = None,
+    settings: DockerSettings | None = None,
+) -> int:
     """Run `options.expert_key` in the sandbox `plan` describes; events go to `emit`; returns the exit code.
 
     Raises `UserError` for bad input (missing env values, no checkpoint to continue) before anything is

@@ -29,6 +29,7 @@ from sandbox.config import (
     provider_spec,
 )
 from sandbox.config._validators import validate_size
+from sandbox.settings import resolve_provider
 
 from ._model import EnvPlan, Limits, NetworkPlan, PackagePlan, SandboxPlan, SkillPlan
 
@@ -240,17 +241,12 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
             else:
                 skills.append(SkillPlan(expert=key, name=name, type=skill.type))
 
-    # Provider: CLI beats the file; the file beats the default (anthropic, as in Perstack's CLI).
-    provider_name = inputs.provider or (config.provider.provider_name if config.provider else "anthropic")
+    # Provider: CLI beats the file; the file beats the default. The same rule the runtime applies.
+    provider_name, setting = resolve_provider(inputs.provider, config)
     try:
         spec_p = provider_spec(provider_name)
     except ValueError as exc:
         raise PlanError(str(exc)) from None
-    setting = (
-        dict(config.provider.setting)
-        if config.provider and provider_name == config.provider.provider_name
-        else {}
-    )
     try:
         provider_hosts = spec_p.hosts(setting, inputs.env)
     except ValueError as exc:

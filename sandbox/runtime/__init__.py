@@ -41,13 +41,15 @@ class _DefaultStore:
 DEFAULT_STORE: Final[Any] = _DefaultStore()
 """Sentinel: store job files under `options.jobs_dir` (pass `store=None` to store nothing)."""
 
-_EXIT_BY_OUTCOME = {"completed": 0, "interactive": 0, "max_steps": 1, "error": 1}
 _EXIT_BY_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 def exit_code_for(kind: str) -> int:
-    """Exit code for an outcome kind (`completed`, `interactive`, `max_steps`, `error`)."""
-    return _EXIT_BY_OUTCOME.get(kind, 1)
+    """Exit code for an outcome kind (`completed`, `interactive`, `max_steps`, `error`): the one its
+    terminal event declares (`sandbox.events.RunOutcome`), so a native and a docker run exit alike."""
+    from sandbox.events import TERMINAL_OUTCOMES
+
+    return next((o.exit_code for o in TERMINAL_OUTCOMES.values() if o.kind == kind), 1)
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:

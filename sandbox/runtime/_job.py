@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import UserError
 from sandbox._version import __version__
+from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 from sandbox.events import (
     Checkpoint,
     DelegatedBy,
@@ -40,8 +41,8 @@ from sandbox.runtime._loop import (
     resume_state,
 )
 from sandbox.runtime._prompt import instruction_message
-from sandbox.runtime._settings import ResolvedSettings, resolve_settings
 from sandbox.runtime.skills import SkillContext, SkillPool, SkillSet, build_skill_set
+from sandbox.settings import ResolvedSettings, resolve_settings
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -149,7 +150,7 @@ class Job:
             timeout=s.timeout_ms,
             started_at=now,
             updated_at=now,
-            perstack_api_base_url=self.config.perstack_api_base_url or "https://api.perstack.ai",
+            perstack_api_base_url=self.config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL,
             perstack_base_skill_command=list(self.config.perstack_base_skill_command or []) or None,
             env=self.env,
             temperature=s.temperature,

@@ -15,20 +15,21 @@ nothing probes PATH until `list_runtimes()` or a run asks.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ._base import CliRequest, CliRuntime, Emit, Invocation, Runtime, RuntimeInfo, Tier
-from ._compare import CompareRow, compare
-from ._expert import ExpertMapping, McpServer, SkillStatus
-from ._process import ProcessResult, ProcessSpec, Spawner, spawn
 from ._registry import ENTRY_POINT_GROUP, RuntimeRegistry, registry
-from ._stream import Call, Item, Notice, RunUsage, StreamState, Text, ToolCalls, ToolResult
 
 if TYPE_CHECKING:
     from sandbox.options import RunOptions
+
+    from ._base import CliRequest, CliRuntime, Emit, Invocation, Runtime, RuntimeInfo, Tier
+    from ._compare import CompareRow, compare
+    from ._expert import ExpertMapping, McpServer, SkillStatus
+    from ._process import ProcessResult, ProcessSpec, Spawner, spawn
+    from ._stream import Call, Item, Notice, RunUsage, StreamState, Text, ToolCalls, ToolResult
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -64,6 +65,31 @@ __all__ = [
 ]
 
 
+# Where each lazily exported name lives. Why lazy: `sandbox.config` validates a `runtime` against the
+# registry's names (`_registry.runtime_names`), and importing this package must not cost the adapters'
+# base classes, the process supervisor and concurrent.futures for that (the container's start-up is measured).
+_LAZY = {
+    **dict.fromkeys(
+        ("CliRequest", "CliRuntime", "Emit", "Invocation", "Runtime", "RuntimeInfo", "Tier"), "_base"
+    ),
+    **dict.fromkeys(("CompareRow", "compare"), "_compare"),
+    **dict.fromkeys(("ExpertMapping", "McpServer", "SkillStatus"), "_expert"),
+    **dict.fromkeys(("ProcessResult", "ProcessSpec", "Spawner", "spawn"), "_process"),
+    **dict.fromkeys(
+        ("Call", "Item", "Notice", "RunUsage", "StreamState", "Text", "ToolCalls", "ToolResult"), "_stream"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
 def get_runtime(runtime_id: str) -> Runtime:
     """The registered runtime with this id or alias; `UserError` (with "did you mean") when unknown."""
     return registry.get(runtime_id)
@@ -75,6 +101,8 @@ def list_runtimes(env: Mapping[str, str] | None = None) -> list[RuntimeInfo]:
     Probes (`<cli> --version`) run concurrently: each Node-based CLI takes a noticeable fraction of a
     second to start, and `sandbox runtimes` should not cost their sum.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     source = os.environ if env is None else env
     runtimes = registry.all()
     with ThreadPoolExecutor(max_workers=max(1, len(runtimes))) as pool:

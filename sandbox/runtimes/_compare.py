@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 
 __all__ = ["CompareRow", "compare"]
 
-_OUTCOME_BY_EVENT = {
-    "completeRun": "completed",
-    "stopRunByError": "error",
-    "stopRunByExceededMaxSteps": "max steps",
-    "stopRunByInteractiveTool": "interactive stop",
-}
 _OUTCOME_BY_ERROR = {"TimeoutError": "timeout", "Interrupted": "interrupted"}
 
 
@@ -83,15 +77,18 @@ class _Observer:
         job_id = getattr(event, "job_id", None)
         if self.row.job_id is None and isinstance(job_id, str):
             self.row.job_id = job_id
+        from sandbox.events import outcome_of  # loaded by the run already; not by importing this package
+
         checkpoint = getattr(event, "checkpoint", None)
-        if event.type in _OUTCOME_BY_EVENT and checkpoint is not None and checkpoint.delegated_by is None:
-            self._terminal(event.type, checkpoint)
+        outcome = outcome_of(event.type)
+        if outcome is not None and checkpoint is not None and checkpoint.delegated_by is None:
+            self._terminal(outcome.label, checkpoint)
         if self.forward is not None:
             self.forward(event)
 
-    def _terminal(self, kind: str, checkpoint: Any) -> None:
+    def _terminal(self, label: str, checkpoint: Any) -> None:
         row = self.row
-        row.outcome = _OUTCOME_BY_EVENT[kind]
+        row.outcome = label
         if checkpoint.error is not None:
             row.outcome = _OUTCOME_BY_ERROR.get(checkpoint.error.name, row.outcome)
             row.error = checkpoint.error.message

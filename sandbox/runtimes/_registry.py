@@ -13,31 +13,44 @@ Built-ins are listed in `DEFAULT_PLUGINS` and loaded exactly like third-party mo
 Loading is lazy (first `get`/`all`), so importing `sandbox` or running `sandbox --help` neither imports
 adapters nor touches PATH. `SANDBOX_LOAD_PLUGINS` (comma-separated entry-point names, empty for none)
 limits which third-party plugins load, like `LLM_LOAD_PLUGINS`.
+
+This module is also the one authority on runtime *names*: perstack.toml's `runtime` (`sandbox.config`) and
+`--runtime` (the CLI) are checked with `canonical_runtime`/`runtime_names`. Built-in names are data
+(`BUILTIN_NAMES`, `ALIASES`), so validating a config imports no adapter; a plugin is known by its entry-point
+name, which is read from the installed distributions' metadata without importing the plugin. Only a name
+that is neither makes the registry load the plugins, for one that registered an id other than its
+entry point's name.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import os
 import sys
 import threading
-from collections.abc import Callable, Iterable
-from importlib.metadata import entry_points
+from collections.abc import Callable, Iterable, Mapping
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import UserError
 
-from ._base import Runtime
+if TYPE_CHECKING:
+    from importlib.metadata import EntryPoint
+
+    from ._base import Runtime
 
 __all__ = [
+    "ALIASES",
+    "BUILTIN_NAMES",
     "DEFAULT_PLUGINS",
     "ENTRY_POINT_GROUP",
     "HOOK",
     "Register",
     "RuntimeRegistry",
+    "canonical_runtime",
+    "plugin_names",
     "registry",
+    "runtime_names",
 ]
 
 ENTRY_POINT_GROUP = "sandbox.runtimes"
@@ -52,9 +65,64 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "sandbox.runtimes.opencode",
     "sandbox.runtimes.copilot",
 )
-ALIASES = {"local": "perstack", "copilot-cli": "copilot"}
+BUILTIN_NAMES: tuple[str, ...] = (
+    "perstack",
+    "local",
+    "docker",
+    "cursor",
+    "claude-code",
+    "gemini",
+    "codex",
+    "opencode",
+    "copilot",
+)
+"""The built-in runtimes' names, in Perstack's order: the ids `DEFAULT_PLUGINS` register (a test checks it)
+plus `local`, Perstack's older name of `perstack`. Data, so that checking a name imports no adapter."""
+ALIASES: Mapping[str, str] = {"local": "perstack", "copilot-cli": "copilot"}
+"""Other names of a runtime id, accepted wherever a runtime is named."""
 
-Register = Callable[[Runtime], None]
+Register = Callable[["Runtime"], None]
+
+
+def entry_points(group: str) -> Iterable[EntryPoint]:
+    """The installed entry points of `group` (importlib.metadata loads only when plugins are asked about)."""
+    from importlib.metadata import entry_points as installed
+
+    return installed(group=group)
+
+
+def _plugin_entry_points() -> list[EntryPoint]:
+    """The `sandbox.runtimes` entry points that load, as `SANDBOX_LOAD_PLUGINS` selects them."""
+    if hasattr(sys, "_called_from_test"):
+        return []
+    allowed = os.environ.get("SANDBOX_LOAD_PLUGINS")
+    names = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
+    return [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if names is None or ep.name in names]
+
+
+def plugin_names() -> tuple[str, ...]:
+    """The entry-point names of the plugins that load: the names their runtimes are run by (not imported)."""
+    return tuple(dict.fromkeys(ep.name for ep in _plugin_entry_points()))
+
+
+def runtime_names() -> tuple[str, ...]:
+    """Every name a perstack.toml `runtime` or `--runtime` may give, built-ins first (for messages)."""
+    return (*BUILTIN_NAMES, *(n for n in plugin_names() if n not in BUILTIN_NAMES))
+
+
+def canonical_runtime(name: str) -> str | None:
+    """The runtime id `name` selects (an alias resolved), or None when no runtime has that name."""
+    if name in ALIASES:
+        return ALIASES[name]
+    if name in BUILTIN_NAMES:
+        return name
+    plugins = plugin_names()
+    if name in plugins:
+        return name
+    # A plugin may register ids other than its entry point's name: only then is it worth importing them.
+    if plugins and name in registry.ids():
+        return name
+    return None
 
 
 class RuntimeRegistry:
@@ -96,15 +164,11 @@ class RuntimeRegistry:
             self._loaded = True
             for name in self._plugins:
                 self.load_module(name)
-            if self._use_entry_points and not hasattr(sys, "_called_from_test"):
+            if self._use_entry_points:
                 self._load_entry_points()
 
     def _load_entry_points(self) -> None:
-        allowed = os.environ.get("SANDBOX_LOAD_PLUGINS")
-        names = None if allowed is None else {n.strip() for n in allowed.split(",") if n.strip()}
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if names is not None and ep.name not in names:
-                continue
+        for ep in _plugin_entry_points():
             try:
                 loaded = ep.load()
                 if isinstance(loaded, ModuleType):
@@ -131,6 +195,8 @@ class RuntimeRegistry:
             if found is not None:
                 return found
             known = list(self._runtimes)
+        import difflib
+
         close = difflib.get_close_matches(runtime_id, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
         raise UserError(f"unknown runtime {runtime_id!r} (known: {', '.join(known)}){hint}")

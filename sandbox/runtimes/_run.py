@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from sandbox._errors import AdapterError
-from sandbox.config import DEFAULT_MAX_RETRIES
 from sandbox.events import (
     CallTools,
     Checkpoint,
@@ -58,6 +57,7 @@ from sandbox.events import (
 )
 from sandbox.events import ToolResult as EventToolResult
 from sandbox.jobs import JobStore
+from sandbox.settings import DEFAULT_CLI_TIMEOUT_MS, CliLimits, resolve_cli_limits
 
 from ._base import CliRequest, CliRuntime, Emit
 from ._env import filter_env
@@ -72,7 +72,7 @@ __all__ = ["DEFAULT_TIMEOUT_S", "RECORD_VAR", "Note", "run_cli"]
 
 RECORD_VAR = "SANDBOX_RECORD_STREAM"
 
-DEFAULT_TIMEOUT_S = 30 * 60
+DEFAULT_TIMEOUT_S = DEFAULT_CLI_TIMEOUT_MS / 1000
 """Wall-clock limit of one CLI run when `--timeout` is not given (the CLIs have none of their own)."""
 
 Note = Callable[[str], None]
@@ -336,13 +336,14 @@ def run_cli(
     say = note or _stderr_note
     binary = _preflight(runtime, options)
     expert = map_expert(options.config, options.expert_key, options.env)
+    limits = resolve_cli_limits(options)
     scratch = Path(tempfile.mkdtemp(prefix=f"sandbox-{runtime.id}-"))
     try:
         request = CliRequest(
             query=options.query or "",
             expert=expert,
             model=_resolve_model(runtime, options, say),
-            max_steps=options.max_steps or options.config.max_steps,
+            max_steps=limits.max_steps,
             workspace=options.workspace,
             scratch=scratch,
             env=options.env,
@@ -360,10 +361,10 @@ def run_cli(
             prefixes=runtime.env_prefixes,
             extra=invocation.env,
         )
-        timeout_s = options.timeout_ms / 1000 if options.timeout_ms else DEFAULT_TIMEOUT_S
+        timeout_s = limits.timeout_ms / 1000
         state = StreamState(servers=tuple(s.name for s in expert.servers), workdir=scratch)
         recorder = _start(
-            runtime, options, emit, request, invocation.skills, child_env, timeout_s, binary, state
+            runtime, options, emit, request, invocation.skills, child_env, limits, binary, state
         )
         spec = ProcessSpec(
             argv=[binary, *invocation.args], env=child_env, cwd=options.workspace, timeout=timeout_s
@@ -388,7 +389,7 @@ def _start(
     request: CliRequest,
     skills: list[SkillStatus],
     child_env: dict[str, str],
-    timeout_s: float,
+    limits: CliLimits,
     binary: str,
     state: StreamState,
 ) -> _Recorder:
@@ -397,7 +398,7 @@ def _start(
     run_id = create_id()
     version = runtime.version(binary, options.env)
     model = request.model or f"{runtime.id}:default"
-    max_retries = options.max_retries or options.config.max_retries or DEFAULT_MAX_RETRIES
+    max_retries = limits.max_retries  # 0 is a setting: `sandbox.settings`, not a falsy `or`
     expert = request.expert
     store = JobStore(options.jobs_dir)
     recorder = _Recorder(
@@ -422,7 +423,7 @@ def _start(
             model=model,
             max_steps=request.max_steps,
             max_retries=max_retries,
-            timeout=int(timeout_s * 1000),
+            timeout=limits.timeout_ms,
             query=request.query,
             skills=[s.to_dict() for s in skills],
         )
@@ -438,7 +439,7 @@ def _start(
             input=RunInput(text=request.query),
             max_steps=request.max_steps,
             max_retries=max_retries,
-            timeout=int(timeout_s * 1000),
+            timeout=limits.timeout_ms,
             started_at=now,
             updated_at=now,
             env=dict.fromkeys(sorted(child_env), ""),  # names only; values never reach the disk

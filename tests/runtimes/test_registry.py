@@ -154,3 +154,86 @@ def test_binary_override_variable_wins_over_path(tmp_path: Path, fake_cli: Calla
     }
     info = get_runtime("cursor").info(env)
     assert info.available and info.binary == str(cli.bin_dir / "my-cursor-build")
+
+
+def install_docs_plugin(site: Path) -> None:
+    """Install docs/runtimes.md's `echo` plugin into `site` as pip would: its module, and a distribution whose
+    entry point in the `sandbox.runtimes` group names it (`[project.entry-points."sandbox.runtimes"]`)."""
+    text = (REPO / "docs" / "runtimes.md").read_text()
+    code = text.split("```python\n# echo_runtime.py\n", 1)[1].split("```", 1)[0]
+    (site / "echo_runtime.py").write_text(code)
+    dist = site / "echo_runtime-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: echo-runtime\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[sandbox.runtimes]\necho = echo_runtime\n")
+
+
+def test_an_installed_plugin_runtime_runs_from_the_command_line(
+    tmp_path: Path, fake_cli: Callable[[str], FakeCli]
+) -> None:
+    """docs/runtimes.md: `sandbox run writer "hi" --runtime echo` runs the plugin, and a perstack.toml may
+    name it. The CLI once checked names against its own list and refused every plugin."""
+    import os
+
+    site = tmp_path / "site"
+    site.mkdir()
+    install_docs_plugin(site)
+    cli = fake_cli("echo-agent")
+    stream = tmp_path / "echo.jsonl"
+    stream.write_text(json.dumps({"type": "done", "text": "hi back", "in": 3, "out": 2}) + "\n")
+    cli.configure(stream=str(stream))
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "perstack.toml").write_text('[experts."writer"]\ninstruction = "Write."\n')
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_LOAD_PLUGINS")},
+        **cli.env(ECHO_API_KEY="k"),
+        "PYTHONPATH": str(site),
+    }
+
+    def sandbox(*args: str, toml: str | None = None) -> subprocess.CompletedProcess[str]:
+        if toml is not None:
+            (work / "perstack.toml").write_text(toml + '[experts."writer"]\ninstruction = "Write."\n')
+        argv = [sys.executable, "-m", "sandbox", *args]
+        return subprocess.run(
+            argv, check=False, capture_output=True, text=True, cwd=work, env=env, timeout=120
+        )
+
+    listed = sandbox("runtimes", "--json")
+    assert "echo" in [row["id"] for row in json.loads(listed.stdout)], listed.stderr
+    for run in (
+        sandbox("run", "writer", "hi", "--runtime", "echo"),
+        sandbox("run", "writer", "hi", toml='runtime = "echo"\n'),
+    ):
+        assert run.returncode == 0, run.stderr
+        events = [json.loads(line) for line in run.stdout.splitlines()]
+        assert events[0]["type"] == "initializeRuntime" and events[0]["runtime"] == "echo"
+        assert events[-1]["type"] == "completeRun" and events[-1]["text"] == "hi back"
+    refused = sandbox("run", "writer", "hi", "--runtime", "ehco")
+    assert refused.returncode != 0 and "did you mean 'echo'?" in refused.stderr
+    assert (
+        "(one of perstack, local, docker, cursor, claude-code, gemini, codex, opencode, copilot, echo)"
+        in (refused.stderr)
+    )
+
+
+def test_the_builtin_names_are_what_the_builtin_plugins_register() -> None:
+    """`BUILTIN_NAMES` is data so that a config validates without importing adapters; this keeps it true."""
+    from sandbox.runtimes._registry import ALIASES, BUILTIN_NAMES, canonical_runtime
+
+    registered = RuntimeRegistry(entry_points=False).ids()
+    assert set(BUILTIN_NAMES) - set(ALIASES) == set(registered)
+    assert {canonical_runtime(n) for n in (*BUILTIN_NAMES, *ALIASES)} == set(registered)
+    assert canonical_runtime("local") == "perstack" and canonical_runtime("nope") is None
+
+
+def test_validating_a_config_imports_no_adapter() -> None:
+    code = (
+        "import sys\n"
+        "from sandbox.config import parse_config_text\n"
+        "parse_config_text('runtime = \"local\"\\n', 'perstack.toml')\n"
+        "loaded = [m for m in sys.modules if m.startswith('sandbox.runtimes.')]\n"
+        "print(sorted(set(loaded) - {'sandbox.runtimes._registry'}))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "[]"

@@ -276,3 +276,24 @@ def test_copilot_usage_file_is_read_after_exit(
         50,
     )
     assert done.checkpoint.metadata["usage"]["turns"] == 2
+
+
+@pytest.mark.parametrize("where", ["flag", "perstack.toml"])
+def test_max_retries_zero_is_recorded_as_zero_by_a_cli_runtime(
+    tmp_path: Path, fake_cli: Callable[[str], FakeCli], collected: Collected, notes: list[str], where: str
+) -> None:
+    """Zero retries is a setting, not "unset": it once fell through a falsy `or` to the default of 5."""
+    import dataclasses
+
+    cli = fake_cli("cursor-agent")
+    cli.configure(stream=str(stream_path("cursor", "reference-2026.03.20.jsonl")))
+    options = make_options(tmp_path, runtime="cursor", env=cli.env(**CURSOR_AUTH))
+    if where == "flag":
+        options = dataclasses.replace(options, max_retries=0)
+    else:
+        options = dataclasses.replace(options, config=options.config.model_copy(update={"max_retries": 0}))
+    assert run(options, collected, notes) == 0
+    init = collected.events[0]
+    assert init.max_retries == 0  # type: ignore[attr-defined]
+    setting = JobStore(options.jobs_dir).retrieve_run_setting(init.job_id, init.run_id)  # type: ignore[attr-defined]
+    assert setting is not None and setting.max_retries == 0

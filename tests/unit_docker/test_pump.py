@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from sandbox import events as ev
-from sandbox.docker._pump import EXIT_BY_TERMINAL, EventPump
+from sandbox.docker._pump import EventPump
+from sandbox.events import EXIT_CODE_BY_TERMINAL as EXIT_BY_TERMINAL
 from sandbox.jobs import JobStore
 
 from .conftest import checkpoint, standard_events, step
