@@ -128,8 +128,9 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
                 site.script(1)
                 argv = site.snapshot.argv(*site.run_args(workspace))
                 proc = timed(argv, env=env, cwd=workspace, timeout=300)
-                problem = check_run(proc) or ("the run did not use the standby" if "networks" in
-                                              _phases(proc.stderr) else None)
+                problem = check_run(proc) or (
+                    "the run did not use the standby" if "networks" in _phases(proc.stderr) else None
+                )
                 if _rejected(problem, "a standby run", failures):
                     return
                 results["standby"] = proc.total_s
@@ -173,8 +174,9 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
             "image": image,
             "series": {k: _summary(v) for k, v in series.items()},
             "phases": {k: _summary(v) for k, v in sorted(phases.items(), key=lambda kv: sorted(kv[1])[0])},
-            "standbyPhases": {k: _summary(v) for k, v in sorted(standby_phases.items(),
-                                                                 key=lambda kv: sorted(kv[1])[0])},
+            "standbyPhases": {
+                k: _summary(v) for k, v in sorted(standby_phases.items(), key=lambda kv: sorted(kv[1])[0])
+            },
             "ratio": round(median_ratio, 2) if median_ratio is not None else None,
             "standbyRatio": round(standby_ratio, 2) if standby_ratio is not None else None,
             "roundRatios": _summary(round_ratios),
@@ -192,8 +194,12 @@ def measure(runs: int, warmup: int) -> dict[str, Any]:
         }
     finally:
         with contextlib.suppress(Exception):
-            timed(site.snapshot.argv("warm", "--stop", "--all-experts"),
-                  env=site.env(SANDBOX_STANDBY_DIR=str(work / "pool-standby")), cwd=work, timeout=120)
+            timed(
+                site.snapshot.argv("warm", "--stop", "--all-experts"),
+                env=site.env(SANDBOX_STANDBY_DIR=str(work / "pool-standby")),
+                cwd=work,
+                timeout=120,
+            )
         site.close()
         shutil.rmtree(work, ignore_errors=True)
 

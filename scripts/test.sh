@@ -7,6 +7,7 @@ export SANDBOX_TEST_BASE_IMAGE="${SANDBOX_TEST_BASE_IMAGE:-sandbox-base:bookworm
 export SANDBOX_TEST_NODE_IMAGE="${SANDBOX_TEST_NODE_IMAGE:-sandbox-node:22}"
 echo "== ruff"
 .venv/bin/ruff check sandbox tests bench
+.venv/bin/ruff format --check sandbox tests bench
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"

@@ -244,8 +244,11 @@ def run_warm(ctx: Context) -> PartResult:
         )
     if ws.get("standbyPhases"):
         result.rows.append(
-            Row("warm", "ours with a standby: where the time goes",
-                phase_text(ws["standbyPhases"], STANDBY_PHASES))
+            Row(
+                "warm",
+                "ours with a standby: where the time goes",
+                phase_text(ws["standbyPhases"], STANDBY_PHASES),
+            )
         )
     result.rows += [
         Row(
@@ -271,8 +274,13 @@ def run_warm(ctx: Context) -> PartResult:
         ),
     ]
     result.data["chart"] = chart_series(
-        {"oursFirstEvent": first, "oursTotal": ours_total, **({"standbyTotal": standby} if standby else {}),
-         "bareTotal": bare, **ref}
+        {
+            "oursFirstEvent": first,
+            "oursTotal": ours_total,
+            **({"standbyTotal": standby} if standby else {}),
+            "bareTotal": bare,
+            **ref,
+        }
     )
     return result
 

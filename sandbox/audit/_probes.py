@@ -1276,7 +1276,9 @@ print(json.dumps(out))
 def _standin(hardened: bool, canary: str, env_canary: str) -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
         [sys.executable, "-c", _STANDIN, "harden" if hardened else "plain"],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, "AUDIT_STANDIN_CANARY": env_canary},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "AUDIT_STANDIN_CANARY": env_canary},
     )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(canary.encode() + b"\n")

@@ -101,8 +101,10 @@ def warm_command(
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     if plan.unknown_delegates:
-        abort(f"{loaded.path}: Expert {expert!r} delegates to unknown local Experts: "
-              + ", ".join(plan.unknown_delegates))
+        abort(
+            f"{loaded.path}: Expert {expert!r} delegates to unknown local Experts: "
+            + ", ".join(plan.unknown_delegates)
+        )
     options = RunOptions(
         config=loaded.config,
         config_path=loaded.path,
@@ -126,15 +128,21 @@ def warm_command(
             removed = stop_pool(pool, backend, plan_key(options, plan, settings))
             _print({"removed": removed}, as_json, f"removed {len(removed)} standby sandbox(es)")
             return
-        report = warm_pool(options, plan, count=count, ttl=ttl, refill=sys.argv[1:], backend=backend,
-                           settings=settings)
+        report = warm_pool(
+            options, plan, count=count, ttl=ttl, refill=sys.argv[1:], backend=backend, settings=settings
+        )
     finally:
         backend.close()
     if report.busy:
         err("sandbox: another `sandbox warm` is filling this pool; not starting more")
     _print(
-        {"key": report.key, "ready": [r.id for r in report.ready], "created": report.created,
-         "removed": report.removed, "busy": report.busy},
+        {
+            "key": report.key,
+            "ready": [r.id for r in report.ready],
+            "created": report.created,
+            "removed": report.removed,
+            "busy": report.busy,
+        },
         as_json,
         f"{len(report.ready)} standby sandbox(es) ready for {expert} (created {len(report.created)})",
     )

@@ -34,15 +34,46 @@ __all__ = ["HOST_ONLY_PREFIXES", "HOST_ONLY_VARS", "is_host_only", "load_env_fil
 
 _log = logging.getLogger("sandbox.config")
 
-HOST_ONLY_PREFIXES = ("DOCKER_", "SANDBOX_", "COMPOSE_", "BUILDKIT_", "XDG_", "LD_", "DYLD_", "PYTHON",
-                      "NODE_", "NPM_CONFIG_", "GIT_")
+HOST_ONLY_PREFIXES = (
+    "DOCKER_",
+    "SANDBOX_",
+    "COMPOSE_",
+    "BUILDKIT_",
+    "XDG_",
+    "LD_",
+    "DYLD_",
+    "PYTHON",
+    "NODE_",
+    "NPM_CONFIG_",
+    "GIT_",
+)
 """Prefixes of variables that configure the host's tools: the Docker client and Compose, this tool, the
 user's directories, the dynamic loader, Python, Node/npm and git (hooks, config paths)."""
-HOST_ONLY_VARS = frozenset({
-    "HOME", "PATH", "USER", "LOGNAME", "SHELL", "TMPDIR", "TMP", "TEMP", "PWD", "IFS", "ENV", "BASH_ENV",
-    "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY", "FTP_PROXY",
-    "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE",
-})
+HOST_ONLY_VARS = frozenset(
+    {
+        "HOME",
+        "PATH",
+        "USER",
+        "LOGNAME",
+        "SHELL",
+        "TMPDIR",
+        "TMP",
+        "TEMP",
+        "PWD",
+        "IFS",
+        "ENV",
+        "BASH_ENV",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "ALL_PROXY",
+        "FTP_PROXY",
+        "SSL_CERT_FILE",
+        "SSL_CERT_DIR",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+    }
+)
 """Exact names (compared upper-cased, so `https_proxy` is one of them too)."""
 
 
@@ -90,8 +121,10 @@ def load_env_files(
             except ValueError:
                 problem = "skipped: not a valid environment variable name"
             if problem is None and is_host_only(name):
-                problem = ("skipped: it configures the host tool itself, which an env file may not do "
-                           "(set it in the environment instead)")
+                problem = (
+                    "skipped: it configures the host tool itself, which an env file may not do "
+                    "(set it in the environment instead)"
+                )
             if problem is not None:
                 bad = ConfigIssue(file=label, path=show(name), message=problem, severity="warning")
                 if warnings is not None:

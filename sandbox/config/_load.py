@@ -99,13 +99,15 @@ def _provider_native_warnings(config: PerstackConfig, file: str) -> list[ConfigI
     for key, expert in config.experts.items():
         for attr, alias in _PROVIDER_NATIVE:
             if getattr(expert, attr):
-                found.append(ConfigIssue(
-                    file=file,
-                    path=render_path(("experts", key, alias), map_aliases=False),
-                    message="accepted but not used: provider-native tools and skills are not passed to the "
-                    "provider by this version of sandbox; the Expert runs without them",
-                    severity="warning",
-                ))
+                found.append(
+                    ConfigIssue(
+                        file=file,
+                        path=render_path(("experts", key, alias), map_aliases=False),
+                        message="accepted but not used: provider-native tools and skills are not passed to "
+                        "the provider by this version of sandbox; the Expert runs without them",
+                        severity="warning",
+                    )
+                )
     return found
 
 

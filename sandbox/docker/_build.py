@@ -83,7 +83,7 @@ def context_tar(files: Mapping[str, bytes], *, prefix: str = "", exclude: tuple[
         for name in sorted(files):
             if not name.startswith(prefix) or any(name.startswith(e) for e in exclude):
                 continue
-            rel = name[len(prefix):]
+            rel = name[len(prefix) :]
             info = tarfile.TarInfo(rel)
             info.size = len(files[name])
             info.mode = 0o755 if rel.endswith(".sh") else 0o644
@@ -112,8 +112,9 @@ def _proxy_request(ctx: RenderedContext, plan: SandboxPlan, labels: Mapping[str,
     )
 
 
-def _run_build(backend: ContainerBackend, request: BuildRequest, reporter: BuildReporter,
-               cancelled: Callable[[], bool]) -> None:
+def _run_build(
+    backend: ContainerBackend, request: BuildRequest, reporter: BuildReporter, cancelled: Callable[[], bool]
+) -> None:
     """Stream one build; turn an `error` message into a BuildError with the step and the log tail."""
     step: tuple[int, int, str] | None = None
     tail: deque[str] = deque(maxlen=_TAIL)
@@ -150,8 +151,9 @@ def _run_build(backend: ContainerBackend, request: BuildRequest, reporter: Build
     reporter.end(request.service, True, f"built {request.tag} in {time.monotonic() - started:.1f}s")
 
 
-def _build_error(request: BuildRequest, step: tuple[int, int, str] | None, text: str,
-                 tail: list[str]) -> BuildError:
+def _build_error(
+    request: BuildRequest, step: tuple[int, int, str] | None, text: str, tail: list[str]
+) -> BuildError:
     where = f" at step {step[0]}/{step[1]} ({step[2]})" if step else ""
     lines = [f"building the {request.service} image {request.tag} failed{where}: {text}"]
     if tail:
@@ -210,8 +212,11 @@ def _lock_from_json(data: object) -> SkillsLock:
             for name, body in value.items():
                 if isinstance(body, dict):
                     bins = body.get("bins") if isinstance(body.get("bins"), dict) else {}
-                    out[str(name)] = InstalledPackage(name=str(name), version=str(body.get("version", "?")),
-                                                      bins={str(k): str(v) for k, v in (bins or {}).items()})
+                    out[str(name)] = InstalledPackage(
+                        name=str(name),
+                        version=str(body.get("version", "?")),
+                        bins={str(k): str(v) for k, v in (bins or {}).items()},
+                    )
         return out
 
     if not isinstance(data, dict):
@@ -228,8 +233,9 @@ def format_skills(lock: SkillsLock | None) -> list[str]:
     return [f"{eco:<5}{name}  {version}" for eco, name, version in sorted(rows)]
 
 
-def _skills(backend: ContainerBackend, image: str, cache: SkillsCache | None, *,
-            refresh: bool) -> SkillsLock | None:
+def _skills(
+    backend: ContainerBackend, image: str, cache: SkillsCache | None, *, refresh: bool
+) -> SkillsLock | None:
     if cache is not None and not refresh:
         found = cache.get(image)
         if found is not None:
@@ -274,8 +280,10 @@ def ensure_images(
         if missing:
             _check_base_images(backend, plan)
             image_labels = {TOOL_LABEL: TOOL_NAME, CREATED_LABEL: str(int(time.time())), **(labels or {})}
-            requests = {"proxy": lambda: _proxy_request(ctx, plan, image_labels),
-                        "expert": lambda: _expert_request(ctx, image_labels)}
+            requests = {
+                "proxy": lambda: _proxy_request(ctx, plan, image_labels),
+                "expert": lambda: _expert_request(ctx, image_labels),
+            }
             futures: list[Future[None]] = [
                 executor.submit(_run_build, backend, requests[s](), reporter, cancelled) for s in missing
             ]

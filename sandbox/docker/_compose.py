@@ -34,11 +34,36 @@ __all__ = ["ComposeProject", "load_compose", "parse_compose", "unescape"]
 
 _LONE_DOLLAR = re.compile(r"\$(?!\$)")
 
-_SERVICE_KEYS = frozenset({
-    "image", "build", "user", "read_only", "cap_drop", "cap_add", "security_opt", "tmpfs", "volumes",
-    "environment", "dns", "dns_opt", "mem_limit", "memswap_limit", "cpus", "pids_limit", "labels", "networks",
-    "extra_hosts", "stdin_open", "init", "depends_on", "command", "entrypoint", "working_dir", "ulimits",
-})
+_SERVICE_KEYS = frozenset(
+    {
+        "image",
+        "build",
+        "user",
+        "read_only",
+        "cap_drop",
+        "cap_add",
+        "security_opt",
+        "tmpfs",
+        "volumes",
+        "environment",
+        "dns",
+        "dns_opt",
+        "mem_limit",
+        "memswap_limit",
+        "cpus",
+        "pids_limit",
+        "labels",
+        "networks",
+        "extra_hosts",
+        "stdin_open",
+        "init",
+        "depends_on",
+        "command",
+        "entrypoint",
+        "working_dir",
+        "ulimits",
+    }
+)
 _NETWORK_KEYS = frozenset(
     {"internal", "enable_ipv6", "ipam", "labels", "name", "driver", "driver_opts", "external"}
 )
@@ -150,13 +175,19 @@ def _volumes(value: Any, where: str, base_dir: Path) -> tuple[Mount, ...]:
         source = Path(_str(vol["source"], f"{here}.source"))
         if not source.is_absolute():
             source = (base_dir / source).resolve()
-        mounts.append(Mount(source=str(source), target=_str(vol["target"], f"{here}.target"),
-                            read_only=_bool(vol.get("read_only", False), f"{here}.read_only")))
+        mounts.append(
+            Mount(
+                source=str(source),
+                target=_str(vol["target"], f"{here}.target"),
+                read_only=_bool(vol.get("read_only", False), f"{here}.read_only"),
+            )
+        )
     return tuple(mounts)
 
 
-def _attachments(value: Any, where: str,
-                 networks: Mapping[str, NetworkSpec]) -> tuple[NetworkAttachment, ...]:
+def _attachments(
+    value: Any, where: str, networks: Mapping[str, NetworkSpec]
+) -> tuple[NetworkAttachment, ...]:
     items: dict[str, Any]
     if isinstance(value, list):
         items = {str(k): {} for k in value}
@@ -173,8 +204,13 @@ def _attachments(value: Any, where: str,
         if unknown:
             raise RenderError(f"compose.yaml {where}.{key}: unsupported keys {sorted(unknown)}")
         ip = _str(body["ipv4_address"], f"{where}.{key}.ipv4_address") if "ipv4_address" in body else None
-        out.append(NetworkAttachment(network=networks[key].name, ipv4_address=ip,
-                                     aliases=_strs(body.get("aliases"), f"{where}.{key}.aliases")))
+        out.append(
+            NetworkAttachment(
+                network=networks[key].name,
+                ipv4_address=ip,
+                aliases=_strs(body.get("aliases"), f"{where}.{key}.aliases"),
+            )
+        )
     return tuple(out)
 
 
@@ -206,8 +242,9 @@ def _ulimits(value: Any, where: str) -> dict[str, tuple[int, int]]:
     return out
 
 
-def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSpec],
-             base_dir: Path) -> ContainerSpec:
+def _service(
+    key: str, body: Any, project: str, networks: Mapping[str, NetworkSpec], base_dir: Path
+) -> ContainerSpec:
     where = f"services.{key}"
     if not isinstance(body, dict):
         raise RenderError(f"compose.yaml {where}: expected a mapping")
@@ -240,8 +277,9 @@ def _service(key: str, body: Any, project: str, networks: Mapping[str, NetworkSp
         dns_opt=_strs(body.get("dns_opt"), f"{where}.dns_opt"),
         extra_hosts=_strs(body.get("extra_hosts"), f"{where}.extra_hosts"),
         mem_limit=_str(body["mem_limit"], f"{where}.mem_limit") if "mem_limit" in body else None,
-        memswap_limit=(_str(body["memswap_limit"], f"{where}.memswap_limit")
-                       if "memswap_limit" in body else None),
+        memswap_limit=(
+            _str(body["memswap_limit"], f"{where}.memswap_limit") if "memswap_limit" in body else None
+        ),
         nano_cpus=nano,
         pids_limit=int(pids) if pids is not None else None,
         ulimits=_ulimits(body.get("ulimits"), f"{where}.ulimits"),
@@ -265,8 +303,10 @@ def parse_compose(text: str, base_dir: Path) -> ComposeProject:
         raise RenderError(f"compose.yaml: unsupported top-level keys {sorted(unknown)}")
     project = _str(data["name"], "name")
     networks = {str(k): _network(str(k), v, project) for k, v in (data.get("networks") or {}).items()}
-    services = {str(k): _service(str(k), v, project, networks, base_dir)
-                for k, v in (data.get("services") or {}).items()}
+    services = {
+        str(k): _service(str(k), v, project, networks, base_dir)
+        for k, v in (data.get("services") or {}).items()
+    }
     return ComposeProject(name=project, networks=networks, services=services, base_dir=base_dir)
 
 

@@ -251,12 +251,19 @@ class FakeBackend:
         self._record("build", request.service, request.tag)
         self._check(f"build:{request.service}")
         self.builds.append(request)
-        messages: list[dict[str, Any]] = self.build_messages(request) if self.build_messages else [
-            {"stream": "Step 1/3 : FROM base\n"}, {"stream": " ---> abc\n"},
-            {"stream": "Step 2/3 : RUN install\n"}, {"stream": "installing\n"},
-            {"stream": "Step 3/3 : LABEL x=y\n"}, {"aux": {"ID": "sha256:feed"}},
-            {"stream": f"Successfully tagged {request.tag}\n"},
-        ]
+        messages: list[dict[str, Any]] = (
+            self.build_messages(request)
+            if self.build_messages
+            else [
+                {"stream": "Step 1/3 : FROM base\n"},
+                {"stream": " ---> abc\n"},
+                {"stream": "Step 2/3 : RUN install\n"},
+                {"stream": "installing\n"},
+                {"stream": "Step 3/3 : LABEL x=y\n"},
+                {"aux": {"ID": "sha256:feed"}},
+                {"stream": f"Successfully tagged {request.tag}\n"},
+            ]
+        )
         failed = False
         for message in messages:
             failed = failed or "error" in message
@@ -271,8 +278,9 @@ class FakeBackend:
 
     def list_images(self, labels: Mapping[str, str]) -> list[ObjectInfo]:
         self._record("list_images")
-        return [ObjectInfo("image", tag, tag, {}) for tag in sorted(self.images)
-                if tag.startswith("sandbox-")]
+        return [
+            ObjectInfo("image", tag, tag, {}) for tag in sorted(self.images) if tag.startswith("sandbox-")
+        ]
 
     def remove_image(self, ref: str) -> None:
         self._record("remove_image", ref)
@@ -303,8 +311,9 @@ class FakeBackend:
             spec = self.networks.get(ref)
             if spec is None:
                 return
-            users = [c for c in self.containers.values()
-                     if any(a.network == spec.name for a in c.spec.networks)]
+            users = [
+                c for c in self.containers.values() if any(a.network == spec.name for a in c.spec.networks)
+            ]
             if users:
                 raise RunError(f"error while removing network: network {spec.name} has active endpoints")
             del self.networks[ref]
@@ -312,8 +321,11 @@ class FakeBackend:
     def list_networks(self, labels: Mapping[str, str]) -> list[ObjectInfo]:
         self._record("list_networks")
         with self._lock:
-            return [ObjectInfo("network", nid, s.name, dict(s.labels)) for nid, s in self.networks.items()
-                    if all(s.labels.get(k) == v for k, v in labels.items())]
+            return [
+                ObjectInfo("network", nid, s.name, dict(s.labels))
+                for nid, s in self.networks.items()
+                if all(s.labels.get(k) == v for k, v in labels.items())
+            ]
 
     def used_subnets(self) -> list[str]:
         self._record("used_subnets")
@@ -418,6 +430,8 @@ class FakeBackend:
     def list_containers(self, labels: Mapping[str, str]) -> list[ObjectInfo]:
         self._record("list_containers")
         with self._lock:
-            return [ObjectInfo("container", c.id, c.spec.name, dict(c.spec.labels))
-                    for c in self.containers.values()
-                    if all(c.spec.labels.get(k) == v for k, v in labels.items())]
+            return [
+                ObjectInfo("container", c.id, c.spec.name, dict(c.spec.labels))
+                for c in self.containers.values()
+                if all(c.spec.labels.get(k) == v for k, v in labels.items())
+            ]

@@ -44,8 +44,13 @@ class CleanReport:
         return len(self.containers) + len(self.networks) + len(self.temp_dirs) + len(self.images)
 
     def to_json(self) -> dict[str, list[str]]:
-        return {"containers": self.containers, "networks": self.networks, "tempDirs": self.temp_dirs,
-                "images": self.images, "errors": self.errors}
+        return {
+            "containers": self.containers,
+            "networks": self.networks,
+            "tempDirs": self.temp_dirs,
+            "images": self.images,
+            "errors": self.errors,
+        }
 
 
 def make_run_dir(root: Path | None, run_id: str, labels: Mapping[str, str]) -> Path:

@@ -81,8 +81,9 @@ def owner_alive(owner: Owner) -> bool:
     return process_alive(owner.host, owner.pid, owner.start)
 
 
-def run_labels(*, run_id: str, job_id: str, deadline: float, owner: Owner | None = None,
-               now: float | None = None) -> dict[str, str]:
+def run_labels(
+    *, run_id: str, job_id: str, deadline: float, owner: Owner | None = None, now: float | None = None
+) -> dict[str, str]:
     """The labels of one run's containers, networks and temp dir marker."""
     who = owner or Owner.current()
     return {
@@ -102,8 +103,9 @@ def owner_labels(role: str, owner: Owner | None = None) -> dict[str, str]:
     return {TOOL_LABEL: TOOL_NAME, ROLE_LABEL: role, HOST_LABEL: who.host, OWNER_LABEL: who.token()}
 
 
-def is_leftover(labels: Mapping[str, str], *, now: float | None = None,
-                alive: Callable[[Owner], bool] = owner_alive) -> bool:
+def is_leftover(
+    labels: Mapping[str, str], *, now: float | None = None, alive: Callable[[Owner], bool] = owner_alive
+) -> bool:
     """True for this tool's run objects whose owner is gone or whose deadline has passed.
 
     Objects without an owner label are left alone unless their deadline passed; images never carry one and

@@ -45,7 +45,7 @@ class LineSplitter:
         pos = 0
         for match in _BREAK.finditer(chunk):
             if not self._skipping:
-                self._buf += chunk[pos:match.start()]
+                self._buf += chunk[pos : match.start()]
             self._end_line(lines)
             pos = match.end()
             self._after_cr = match.group() == b"\r" and pos == len(chunk)

@@ -97,8 +97,16 @@ class EventBuildReporter:
         self._run_id = run_id
 
     def _event(self, stage: str, service: str, message: str, progress: float | None = None) -> None:
-        self._emit(DockerBuildProgress(job_id=self._job_id, run_id=self._run_id, stage=stage,
-                                       service=service, message=message, progress=progress))
+        self._emit(
+            DockerBuildProgress(
+                job_id=self._job_id,
+                run_id=self._run_id,
+                stage=stage,
+                service=service,
+                message=message,
+                progress=progress,
+            )
+        )
 
     def begin(self, service: str, tag: str) -> None:
         self._event("building", service, f"Building {tag}")
@@ -127,8 +135,9 @@ class ConsoleBuildReporter:
     def __init__(self, stream: IO[str] | None = None, *, force_terminal: bool | None = None) -> None:
         from rich.console import Console
 
-        self._console: Console = Console(file=stream, stderr=stream is None, force_terminal=force_terminal,
-                                         highlight=False, soft_wrap=True)
+        self._console: Console = Console(
+            file=stream, stderr=stream is None, force_terminal=force_terminal, highlight=False, soft_wrap=True
+        )
         self._live = self._console.is_terminal
         self._lock = threading.Lock()
         self._progress: Progress | None = None
@@ -147,9 +156,14 @@ class ConsoleBuildReporter:
 
         if self._progress is None:
             self._progress = Progress(
-                SpinnerColumn(), TextColumn("{task.fields[service]:<7}"), BarColumn(bar_width=20),
-                MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("{task.description}"),
-                console=self._console, transient=False,
+                SpinnerColumn(),
+                TextColumn("{task.fields[service]:<7}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=self._console,
+                transient=False,
             )
             self._progress.start()
         return self._progress
@@ -166,8 +180,9 @@ class ConsoleBuildReporter:
     def step(self, service: str, number: int, total: int, text: str) -> None:
         with self._lock:
             if self._live and service in self._tasks and self._progress is not None:
-                self._progress.update(self._tasks[service], total=total, completed=number - 1,
-                                      description=_short(text, 60))
+                self._progress.update(
+                    self._tasks[service], total=total, completed=number - 1, description=_short(text, 60)
+                )
             elif not self._live:
                 self._console.print(f"  {service} step {number}/{total}: {_short(text, 100)}")
 
@@ -180,11 +195,16 @@ class ConsoleBuildReporter:
             if self._live and service in self._tasks and self._progress is not None:
                 task = self._tasks[service]
                 total = self._progress.tasks[task].total or 1
-                self._progress.update(task, completed=total if ok else None,
-                                      description=("done" if ok else "FAILED") + f" ({seconds:.0f}s)")
+                self._progress.update(
+                    task,
+                    completed=total if ok else None,
+                    description=("done" if ok else "FAILED") + f" ({seconds:.0f}s)",
+                )
             else:
-                self._console.print(f"{'built' if ok else 'FAILED'} the {service} image in {seconds:.1f}s"
-                                    + ("" if ok else f": {message}"))
+                self._console.print(
+                    f"{'built' if ok else 'FAILED'} the {service} image in {seconds:.1f}s"
+                    + ("" if ok else f": {message}")
+                )
 
     def close(self) -> None:
         with self._lock:

@@ -50,10 +50,21 @@ class ProxyFeed:
         decision = self._parse(line)
         if decision is None:
             return None
-        event = ProxyAccess(job_id=job_id, run_id=run_id, action=decision.action, domain=decision.domain,
-                            port=decision.port, reason=decision.reason)
-        audit = {**event.model_dump(mode="json"), "code": decision.code, "method": decision.method,
-                 "status": decision.status, "raw": line.strip()}
+        event = ProxyAccess(
+            job_id=job_id,
+            run_id=run_id,
+            action=decision.action,
+            domain=decision.domain,
+            port=decision.port,
+            reason=decision.reason,
+        )
+        audit = {
+            **event.model_dump(mode="json"),
+            "code": decision.code,
+            "method": decision.method,
+            "status": decision.status,
+            "raw": line.strip(),
+        }
         record = json.dumps(audit, separators=(",", ":"))
         with self._lock:
             self.count += 1

@@ -66,8 +66,9 @@ def _unreachable(exc: BaseException, action: str, environ: Mapping[str, str]) ->
         )
     host = environ.get("DOCKER_HOST")
     if not host and not os.path.exists("/var/run/docker.sock") and shutil.which("docker") is None:
-        return DockerError("Docker is not installed: no `docker` client on PATH and no engine socket",
-                           hint=_INSTALL_HINT)
+        return DockerError(
+            "Docker is not installed: no `docker` client on PATH and no engine socket", hint=_INSTALL_HINT
+        )
     where = host or "unix:///var/run/docker.sock"
     return DockerError(f"the Docker engine is unreachable at {where} ({action}): {reason}", hint=_START_HINT)
 
@@ -86,8 +87,10 @@ def map_docker_errors(action: str, environ: Mapping[str, str] | None = None) -> 
     except DockerError:
         raise
     except docker.errors.ImageNotFound as exc:
-        raise DockerError(f"{action}: image not found: {_explanation(exc)}",
-                          hint="run `sandbox build EXPERT` (images are never pulled at run time)") from exc
+        raise DockerError(
+            f"{action}: image not found: {_explanation(exc)}",
+            hint="run `sandbox build EXPERT` (images are never pulled at run time)",
+        ) from exc
     except docker.errors.APIError as exc:
         text = _explanation(exc)
         if "Pool overlaps" in text or "overlaps with" in text:
@@ -325,8 +328,9 @@ class DockerBackend:
     def create_container(self, spec: ContainerSpec) -> str:
         api = self.api
         first, *rest = spec.networks or (None,)
-        mounts = [docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only)
-                  for m in spec.mounts]
+        mounts = [
+            docker.types.Mount(m.target, m.source, type="bind", read_only=m.read_only) for m in spec.mounts
+        ]
         with self._map(f"creating container {spec.name}"):
             host_config = api.create_host_config(
                 mounts=mounts or None,
@@ -342,8 +346,11 @@ class DockerBackend:
                 memswap_limit=spec.memswap_limit,
                 nano_cpus=spec.nano_cpus,
                 pids_limit=spec.pids_limit,
-                ulimits=[docker.types.Ulimit(name=name, soft=soft, hard=hard)
-                         for name, (soft, hard) in spec.ulimits.items()] or None,
+                ulimits=[
+                    docker.types.Ulimit(name=name, soft=soft, hard=hard)
+                    for name, (soft, hard) in spec.ulimits.items()
+                ]
+                or None,
                 init=spec.init or None,
                 network_mode=first.network if first else "none",
             )
@@ -373,7 +380,9 @@ class DockerBackend:
             cid = str(created["Id"])
             for attachment in rest:
                 api.connect_container_to_network(
-                    cid, attachment.network, ipv4_address=attachment.ipv4_address,
+                    cid,
+                    attachment.network,
+                    ipv4_address=attachment.ipv4_address,
                     aliases=list(attachment.aliases) or None,
                 )
         return cid

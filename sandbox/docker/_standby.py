@@ -72,8 +72,16 @@ READY_LINE = "sandbox: standby ready"
 _EXPIRY_MARGIN_S = 5.0  # a standby this close to its idle timeout counts as gone: its runtime may quit now
 
 
-def standby_key(*, plan: SandboxPlan, config: PerstackConfig, workspace: Path, uid: int, gid: int,
-                hidden: Sequence[str], ca: bytes | None) -> str:
+def standby_key(
+    *,
+    plan: SandboxPlan,
+    config: PerstackConfig,
+    workspace: Path,
+    uid: int,
+    gid: int,
+    hidden: Sequence[str],
+    ca: bytes | None,
+) -> str:
     """A digest of everything that shapes the sandbox, so a standby only ever serves an identical one.
 
     The model name is left out (it is a run argument; the allowlist follows the provider, which stays in),
@@ -177,8 +185,9 @@ class StandbyPool:
                         out.append(StandbyRecord.from_json(path.read_text()))
         return sorted(out, key=lambda r: r.created)
 
-    def claim(self, key: str, *,
-              now: float | None = None) -> tuple[StandbyRecord | None, list[StandbyRecord]]:
+    def claim(
+        self, key: str, *, now: float | None = None
+    ) -> tuple[StandbyRecord | None, list[StandbyRecord]]:
         """Take the oldest live standby of `key` for this process, and every expired one met on the way.
 
         Returns `(standby or None, expired)`: the caller runs in the first and tears the others down. A
@@ -242,7 +251,7 @@ class StandbyPool:
         found = []
         with contextlib.suppress(OSError):
             for marker in self._dir(key).glob(f"{_REFILL_PREFIX}*"):
-                pid = marker.name[len(_REFILL_PREFIX):]
+                pid = marker.name[len(_REFILL_PREFIX) :]
                 with contextlib.suppress(OSError):
                     if pid.isdigit():
                         start = marker.read_text().strip()

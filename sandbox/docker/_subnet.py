@@ -46,8 +46,13 @@ def host_routes(route_file: Path = Path("/proc/net/route")) -> list[ipaddress.IP
     return routes
 
 
-def pick_subnet(used: Iterable[str], *, rng: random.Random | None = None,
-                routes: Iterable[ipaddress.IPv4Network] | None = None, attempts: int = 500) -> str:
+def pick_subnet(
+    used: Iterable[str],
+    *,
+    rng: random.Random | None = None,
+    routes: Iterable[ipaddress.IPv4Network] | None = None,
+    attempts: int = 500,
+) -> str:
     """A random 10.x.y.0/24 (x in 200..254) overlapping neither `used` subnets nor host routes."""
     chooser = rng or random.SystemRandom()
     taken: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []

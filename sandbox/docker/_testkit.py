@@ -122,8 +122,9 @@ class LLMEndpoint:
             client.remove_container(self.container_id, force=True, v=True)
 
 
-def start_llm_container(client: docker.APIClient, image: str, tls: TestTLS, *,
-                        labels: Mapping[str, str] | None = None) -> LLMEndpoint:
+def start_llm_container(
+    client: docker.APIClient, image: str, tls: TestTLS, *, labels: Mapping[str, str] | None = None
+) -> LLMEndpoint:
     """Start the scripted server from `image` (a sandbox expert image) and wait until it answers."""
     host_config = client.create_host_config(
         binds={str(tls.directory): {"bind": "/tls", "mode": "ro"}},
@@ -135,13 +136,25 @@ def start_llm_container(client: docker.APIClient, image: str, tls: TestTLS, *,
     created = client.create_container(
         image,
         entrypoint=["/opt/sandbox/venv/bin/python", "-m", "sandbox.testing.llm_server"],
-        command=["--host", "0.0.0.0", "--port", str(_PORT),  # noqa: S104 - reached through a published port
-                 "--tls-cert", "/tls/server.pem", "--tls-key", "/tls/server.key"],
+        command=[
+            "--host",
+            "0.0.0.0",  # noqa: S104 - reached through a published port
+            "--port",
+            str(_PORT),
+            "--tls-cert",
+            "/tls/server.pem",
+            "--tls-key",
+            "/tls/server.key",
+        ],
         ports=[_PORT],
         user="65534:65534",
         host_config=host_config,
-        labels={TEST_LABEL: "1", f"{TEST_LABEL}.owner": "tests-executor",
-                f"{TEST_LABEL}.created": str(int(time.time())), **(labels or {})},
+        labels={
+            TEST_LABEL: "1",
+            f"{TEST_LABEL}.owner": "tests-executor",
+            f"{TEST_LABEL}.created": str(int(time.time())),
+            **(labels or {}),
+        },
     )
     cid = created["Id"]
     client.start(cid)
@@ -225,9 +238,20 @@ class Harness:
 
     def sandbox_flags(self) -> list[str]:
         assert self.llm is not None
-        return ["--runtime", "docker", "--base-image", self.base_image, "--node-image", self.node_image,
-                "--ca-cert", str(self.tls.bundle), "--add-host", self.llm.add_host,
-                "--allow-private", self.llm.allow_private]
+        return [
+            "--runtime",
+            "docker",
+            "--base-image",
+            self.base_image,
+            "--node-image",
+            self.node_image,
+            "--ca-cert",
+            str(self.tls.bundle),
+            "--add-host",
+            self.llm.add_host,
+            "--allow-private",
+            self.llm.allow_private,
+        ]
 
     def server_image(self, work: Path) -> str:
         """A sandbox expert image (built if needed) to run the scripted server from."""
@@ -240,11 +264,20 @@ class Harness:
         from ._sdk import DockerBackend
 
         cfg, _ = parse_config_text(PROVIDER_TOML.format(base_url="https://llm.test") + PLAIN_EXPERT, "t.toml")
-        plan = compute_plan(cfg, PlanInputs(expert_key="plain", runtime="docker", env={},
-                                            base_image=self.base_image, node_image=self.node_image,
-                                            ca_cert=str(self.tls.bundle)))
-        ctx = render_context(plan, cfg, RunSite(project="sandbox-test", workspace=work),
-                             ca_cert=self.tls.bundle.read_bytes())
+        plan = compute_plan(
+            cfg,
+            PlanInputs(
+                expert_key="plain",
+                runtime="docker",
+                env={},
+                base_image=self.base_image,
+                node_image=self.node_image,
+                ca_cert=str(self.tls.bundle),
+            ),
+        )
+        ctx = render_context(
+            plan, cfg, RunSite(project="sandbox-test", workspace=work), ca_cert=self.tls.bundle.read_bytes()
+        )
         backend = DockerBackend()
         try:
             ensure_images(backend, ctx, plan, reporter=ConsoleBuildReporter(), skills=False)
@@ -261,16 +294,18 @@ class Harness:
             self.llm.stop(self.client)
             self.llm = None
 
-    def run_cli(self, cwd: Path, args: list[str], env: Mapping[str, str], *, timeout: float = 600,
-                flags: bool = True) -> CliResult:
+    def run_cli(
+        self, cwd: Path, args: list[str], env: Mapping[str, str], *, timeout: float = 600, flags: bool = True
+    ) -> CliResult:
         """`sandbox run ARGS <sandbox flags>` as a subprocess in `cwd` with exactly `env`."""
         import subprocess
         import sys
 
         exe = Path(sys.executable).parent / "sandbox"
         argv = [str(exe), "run", *args, *(self.sandbox_flags() if flags else [])]
-        proc = subprocess.run(argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.run(
+            argv, cwd=cwd, env=dict(env), capture_output=True, text=True, timeout=timeout, check=False
+        )
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -22,7 +22,10 @@ class RegistryError(UserError):
 
 
 def fetch_expert(
-    key: str, *, base_url: str | None = None, api_key: str | None = None,
+    key: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> dict[str, Any]:
     """The registry's JSON object for Expert `key` (`data.expert`); `RegistryError` on any failure.
@@ -39,18 +42,23 @@ def fetch_expert(
     if api_key:
         headers["Authorization"] = f"Bearer {api_key}"
     try:
-        with httpx.Client(timeout=TIMEOUT_S, transport=transport, follow_redirects=False) as client, \
-                client.stream("GET", url, headers=headers) as response:
+        with (
+            httpx.Client(timeout=TIMEOUT_S, transport=transport, follow_redirects=False) as client,
+            client.stream("GET", url, headers=headers) as response,
+        ):
             body = b""
             for chunk in response.iter_bytes():
                 body += chunk
                 if len(body) > MAX_BODY_BYTES:
-                    raise RegistryError(f"registry Expert {key}: the answer from {host} is larger than "
-                                        f"{MAX_BODY_BYTES // 1024} KiB")
+                    raise RegistryError(
+                        f"registry Expert {key}: the answer from {host} is larger than "
+                        f"{MAX_BODY_BYTES // 1024} KiB"
+                    )
             status = response.status_code
     except httpx.HTTPError as exc:
-        raise RegistryError(f"registry Expert {key}: could not reach the registry at {host}: "
-                            f"{exc or type(exc).__name__}") from None
+        raise RegistryError(
+            f"registry Expert {key}: could not reach the registry at {host}: {exc or type(exc).__name__}"
+        ) from None
     data = _json(body)
     if status != 200:
         detail = ""
@@ -61,8 +69,10 @@ def fetch_expert(
     inner = data.get("data") if isinstance(data, dict) else None
     expert = inner.get("expert") if isinstance(inner, dict) else None
     if not isinstance(expert, dict):
-        raise RegistryError(f"registry Expert {key}: {host} did not answer with data.expert "
-                            "(not the registry API, or a changed one)")
+        raise RegistryError(
+            f"registry Expert {key}: {host} did not answer with data.expert "
+            "(not the registry API, or a changed one)"
+        )
     return expert
 
 

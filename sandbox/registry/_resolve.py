@@ -41,7 +41,10 @@ class Resolution:
 
 
 def resolve_registry_experts(
-    config: PerstackConfig, root: str, env: Mapping[str, str], *,
+    config: PerstackConfig,
+    root: str,
+    env: Mapping[str, str],
+    *,
     transport: httpx.BaseTransport | None = None,
 ) -> Resolution:
     """Fetch the registry Experts reachable from `root` (itself included) that `config` does not define.
@@ -71,12 +74,18 @@ def resolve_registry_experts(
                 out.problems.append(f"registry Expert {key}: not fetched (SANDBOX_NO_REGISTRY is set)")
                 continue
             if len(out.fetched) >= MAX_REGISTRY_EXPERTS:
-                out.problems.append(f"registry Expert {key}: not fetched: more than {MAX_REGISTRY_EXPERTS} "
-                                    "registry Experts are reachable")
+                out.problems.append(
+                    f"registry Expert {key}: not fetched: more than {MAX_REGISTRY_EXPERTS} "
+                    "registry Experts are reachable"
+                )
                 continue
             try:
-                raw = fetch_expert(key, base_url=config.perstack_api_base_url,
-                                   api_key=env.get("PERSTACK_API_KEY"), transport=transport)
+                raw = fetch_expert(
+                    key,
+                    base_url=config.perstack_api_base_url,
+                    api_key=env.get("PERSTACK_API_KEY"),
+                    transport=transport,
+                )
                 status = raw.get("status")
                 if status == "disabled":  # taken down by its owner or the registry: never run it
                     raise RegistryError(f"registry Expert {key}: disabled in the registry; not used")
@@ -124,8 +133,10 @@ def _skill(key: str, name: str, raw: Any) -> Any:
         return dict(raw)
     skill = {k: v for k, v in raw.items() if k in allowed and v is not None}
     if kind == "mcpStdioSkill" and skill.get("command") not in _REGISTRY_COMMANDS:
-        raise RegistryError(f"registry Expert {key}: skills.{name}.command: {skill.get('command')!r} is not "
-                            "allowed for a registry Expert (only npx or uvx with a packageName)")
+        raise RegistryError(
+            f"registry Expert {key}: skills.{name}.command: {skill.get('command')!r} is not "
+            "allowed for a registry Expert (only npx or uvx with a packageName)"
+        )
     if kind == "mcpStdioSkill" and not skill.get("packageName"):
         skill["packageName"] = name  # what Perstack's publish sends when packageName is unset
     return skill

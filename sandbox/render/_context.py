@@ -209,8 +209,11 @@ def render_context(
 
     # What the runtime inside reads: only the planned Experts, with the runtime forced to the native one.
     subset = config.model_copy(
-        update={"experts": {k: config.experts[k] for k in plan.experts}, "runtime": "perstack",
-                "sandbox": None}
+        update={
+            "experts": {k: config.experts[k] for k in plan.experts},
+            "runtime": "perstack",
+            "sandbox": None,
+        }
     )
     files["expert/perstack.json"] = (
         json.dumps(subset.model_dump(mode="json", by_alias=True, exclude_none=True), indent=2, sort_keys=True)

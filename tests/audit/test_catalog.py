@@ -88,7 +88,16 @@ def test_ids_are_unique_and_grouped(recorded: tuple[Site, list[AuditProbe], Evid
     outside = [s["id"] for p in catalog for s in p.outside]
     assert len(specs) == len(set(specs)) and len(outside) == len(set(outside))
     assert {p.group for p in catalog} == {
-        "egress", "dns", "fs", "secrets", "priv", "res", "audit", "config", "runtime"}
+        "egress",
+        "dns",
+        "fs",
+        "secrets",
+        "priv",
+        "res",
+        "audit",
+        "config",
+        "runtime",
+    }
 
 
 def test_every_refusal_has_a_control(recorded: tuple[Site, list[AuditProbe], Evidence]) -> None:

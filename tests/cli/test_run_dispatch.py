@@ -27,8 +27,19 @@ def test_docker_run_gets_the_plan_with_every_sandbox_flag(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(
         app,
-        ["run", "e", "q", "--runtime", "docker", "--base-image", "registry.corp/debian:12",
-         "--memory", "3g", "--allow-private", "gw.corp:8443"],
+        [
+            "run",
+            "e",
+            "q",
+            "--runtime",
+            "docker",
+            "--base-image",
+            "registry.corp/debian:12",
+            "--memory",
+            "3g",
+            "--allow-private",
+            "gw.corp:8443",
+        ],
         env={"ANTHROPIC_API_KEY": "k"},
     )
     assert result.exit_code == 7, result.output

@@ -482,8 +482,10 @@ def test_provider_native_tools_are_accepted_with_a_warning_that_they_are_unused(
     )
     config, _ = parse_config_text(text, "perstack.toml")
     assert config.experts["a"].provider_tools == ("webSearch",)
-    unused = ("accepted but not used: provider-native tools and skills are not passed to the provider by this "
-              "version of sandbox; the Expert runs without them")
+    unused = (
+        "accepted but not used: provider-native tools and skills are not passed to the provider by this "
+        "version of sandbox; the Expert runs without them"
+    )
     assert warnings_of(text) == [
         f'perstack.toml: experts."a".{key}: {unused}'
         for key in ("providerTools", "providerSkills", "providerToolOptions")

@@ -135,6 +135,7 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
             assert (parse_bytes(ours_limit) if ours_limit else None) == (int(theirs) if theirs else None)
         assert spec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
         assert spec.pids_limit == svc.get("pids_limit")
+
         # Compose's JSON leaves out zero fields (`core: {}` is soft 0, hard 0) and has `single` for `core: N`.
         def pair(u: Any) -> tuple[int, int]:
             if isinstance(u, int):  # `fsize: N`

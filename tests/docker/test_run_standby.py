@@ -33,8 +33,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 def sandbox(cwd: Path, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).parent / "sandbox"
-    return subprocess.run([str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600,
-                          check=False)
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
 
 
 def warm_flags(harness: Harness) -> list[str]:

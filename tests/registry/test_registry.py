@@ -28,14 +28,31 @@ ONLINE = {"PATH": os.environ.get("PATH", "")}  # an env map without SANDBOX_NO_R
 def listing(key: str, **fields: Any) -> dict[str, Any]:
     """A RegistryExpert as the API returns it (shared/reference/perstack.md §6)."""
     expert = {
-        "type": "registryExpert", "id": "x1", "key": key, "name": key.rsplit("@", 1)[0],
-        "minRuntimeVersion": "v1.0", "description": "Helps with things", "owner": {"organizationId": "o"},
-        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z", "version": "1.0.0",
-        "status": "available", "instruction": "You are the registry helper.", "delegates": [],
+        "type": "registryExpert",
+        "id": "x1",
+        "key": key,
+        "name": key.rsplit("@", 1)[0],
+        "minRuntimeVersion": "v1.0",
+        "description": "Helps with things",
+        "owner": {"organizationId": "o"},
+        "createdAt": "2026-01-01T00:00:00Z",
+        "updatedAt": "2026-01-01T00:00:00Z",
+        "version": "1.0.0",
+        "status": "available",
+        "instruction": "You are the registry helper.",
+        "delegates": [],
         "tags": ["latest"],
-        "skills": {"@perstack/base": {
-            "type": "mcpStdioSkill", "command": "npx", "packageName": "@perstack/base", "description": "base",
-            "pick": [], "omit": [], "requiredEnv": []}},
+        "skills": {
+            "@perstack/base": {
+                "type": "mcpStdioSkill",
+                "command": "npx",
+                "packageName": "@perstack/base",
+                "description": "base",
+                "pick": [],
+                "omit": [],
+                "requiredEnv": [],
+            }
+        },
     }
     expert.update(fields)
     return {"data": {"expert": expert}}
@@ -58,8 +75,9 @@ def registry(
 
 
 def config(text: str) -> PerstackConfig:
-    return parse_config_text('model = "claude-test"\n[provider]\nproviderName = "anthropic"\n' + text,
-                             "perstack.toml")[0]
+    return parse_config_text(
+        'model = "claude-test"\n[provider]\nproviderName = "anthropic"\n' + text, "perstack.toml"
+    )[0]
 
 
 COORD = f'[experts."coord"]\ninstruction = "You coordinate."\ndelegates = ["{HELPER}"]\n'
@@ -79,12 +97,18 @@ def test_fetch_sends_the_key_encoded_and_the_api_key_only_as_a_bearer() -> None:
     assert seen[1].url.host == "reg.example.com" and "authorization" not in seen[1].headers
 
 
-@pytest.mark.parametrize(("transport", "message"), [
-    (registry({}), "api.perstack.ai answered HTTP 404: Not Found: no such expert"),
-    (httpx.MockTransport(lambda r: httpx.Response(200, text="<html>")), "did not answer with data.expert"),
-    (httpx.MockTransport(lambda r: httpx.Response(200, json={"data": {}})), "did not answer with"),
-    (httpx.MockTransport(lambda r: httpx.Response(200, content=b"x" * (3 * 1024 * 1024))), "larger than"),
-])
+@pytest.mark.parametrize(
+    ("transport", "message"),
+    [
+        (registry({}), "api.perstack.ai answered HTTP 404: Not Found: no such expert"),
+        (
+            httpx.MockTransport(lambda r: httpx.Response(200, text="<html>")),
+            "did not answer with data.expert",
+        ),
+        (httpx.MockTransport(lambda r: httpx.Response(200, json={"data": {}})), "did not answer with"),
+        (httpx.MockTransport(lambda r: httpx.Response(200, content=b"x" * (3 * 1024 * 1024))), "larger than"),
+    ],
+)
 def test_fetch_failures_are_one_line_naming_the_key(transport: httpx.MockTransport, message: str) -> None:
     with pytest.raises(RegistryError) as caught:
         fetch_expert(HELPER, transport=transport)
@@ -105,8 +129,13 @@ def test_an_unreachable_registry_is_a_clear_error() -> None:
 
 
 def test_a_definition_keeps_only_what_describes_the_expert() -> None:
-    hostile = {"type": "mcpStdioSkill", "command": "uvx", "allowedDomains": ["evil.test"], "args": ["--evil"],
-               "lazyInit": True}
+    hostile = {
+        "type": "mcpStdioSkill",
+        "command": "uvx",
+        "allowedDomains": ["evil.test"],
+        "args": ["--evil"],
+        "lazyInit": True,
+    }
     raw = listing(HELPER, skills={"time": hostile})["data"]["expert"]
     expert = to_expert(HELPER, raw)
     time_skill = expert.skills["time"]  # type: ignore[index]
@@ -115,14 +144,21 @@ def test_a_definition_keeps_only_what_describes_the_expert() -> None:
     assert expert.instruction == "You are the registry helper." and expert.description == "Helps with things"
 
 
-@pytest.mark.parametrize(("fields", "message"), [
-    ({"skills": {"sh": {"type": "mcpStdioSkill", "command": "bash", "packageName": "x"}}},
-     "skills.sh.command: 'bash' is not allowed for a registry Expert"),
-    ({"instruction": ""}, "instruction"),
-    ({"skills": {"s": {"type": "mcpStdioSkill", "command": "npx", "packageName": "evil; rm -rf /"}}},
-     "packageName"),
-    ({"delegates": ["not a key!"]}, "delegates"),
-])
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"skills": {"sh": {"type": "mcpStdioSkill", "command": "bash", "packageName": "x"}}},
+            "skills.sh.command: 'bash' is not allowed for a registry Expert",
+        ),
+        ({"instruction": ""}, "instruction"),
+        (
+            {"skills": {"s": {"type": "mcpStdioSkill", "command": "npx", "packageName": "evil; rm -rf /"}}},
+            "packageName",
+        ),
+        ({"delegates": ["not a key!"]}, "delegates"),
+    ],
+)
 def test_an_invalid_definition_is_refused_naming_the_field(fields: dict[str, Any], message: str) -> None:
     with pytest.raises(RegistryError) as caught:
         to_expert(HELPER, listing(HELPER, **fields)["data"]["expert"])
@@ -140,19 +176,24 @@ def test_registry_delegates_are_resolved_transitively_once_each() -> None:
     }
     done = resolve_registry_experts(config(COORD), "coord", ONLINE, transport=registry(answers, seen))
     assert done.fetched == [HELPER, "@org/sub"] and len(seen) == 3
-    assert done.problems == ["registry Expert @org/missing: api.perstack.ai answered HTTP 404: Not Found: "
-                             "no such expert"]
+    assert done.problems == [
+        "registry Expert @org/missing: api.perstack.ai answered HTTP 404: Not Found: no such expert"
+    ]
     assert done.config.experts["@org/sub"].instruction == "You are sub."
     assert "coord" in done.config.experts
 
 
 def test_a_disabled_expert_is_never_used_and_a_deprecated_one_is_flagged() -> None:
-    answers = {HELPER: listing(HELPER, status="deprecated", delegates=["@org/gone"]),
-               "@org/gone": listing("@org/gone", status="disabled")}
+    answers = {
+        HELPER: listing(HELPER, status="deprecated", delegates=["@org/gone"]),
+        "@org/gone": listing("@org/gone", status="disabled"),
+    }
     done = resolve_registry_experts(config(COORD), "coord", ONLINE, transport=registry(answers))
     assert done.fetched == [HELPER] and "@org/gone" not in done.config.experts
-    assert done.problems == [f"registry Expert {HELPER}: deprecated by its owner (still used)",
-                             "registry Expert @org/gone: disabled in the registry; not used"]
+    assert done.problems == [
+        f"registry Expert {HELPER}: deprecated by its owner (still used)",
+        "registry Expert @org/gone: disabled in the registry; not used",
+    ]
 
 
 def test_the_coordinator_itself_can_be_a_registry_expert() -> None:
@@ -170,8 +211,12 @@ def test_a_malformed_key_to_run_is_refused_before_any_request() -> None:
 
 def test_offline_nothing_is_fetched_and_each_key_is_reported() -> None:
     seen: list[httpx.Request] = []
-    done = resolve_registry_experts(config(COORD), "coord", {"SANDBOX_NO_REGISTRY": "1"},
-                                    transport=registry({HELPER: listing(HELPER)}, seen))
+    done = resolve_registry_experts(
+        config(COORD),
+        "coord",
+        {"SANDBOX_NO_REGISTRY": "1"},
+        transport=registry({HELPER: listing(HELPER)}, seen),
+    )
     assert seen == [] and done.fetched == [] and HELPER not in done.config.experts
     assert done.problems == [f"registry Expert {HELPER}: not fetched (SANDBOX_NO_REGISTRY is set)"]
 
@@ -191,11 +236,13 @@ def test_a_registry_that_never_ends_is_cut_off(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_a_resolved_registry_expert_is_planned_like_a_local_one() -> None:
-    skills = {"@perstack/base": {"type": "mcpStdioSkill", "command": "npx", "packageName": "@perstack/base"},
-              "time": {"type": "mcpStdioSkill", "command": "uvx",
-                       "packageName": "mcp-server-time==2026.10.19"}}
-    done = resolve_registry_experts(config(COORD), "coord", ONLINE,
-                                    transport=registry({HELPER: listing(HELPER, skills=skills)}))
+    skills = {
+        "@perstack/base": {"type": "mcpStdioSkill", "command": "npx", "packageName": "@perstack/base"},
+        "time": {"type": "mcpStdioSkill", "command": "uvx", "packageName": "mcp-server-time==2026.10.19"},
+    }
+    done = resolve_registry_experts(
+        config(COORD), "coord", ONLINE, transport=registry({HELPER: listing(HELPER, skills=skills)})
+    )
     inputs = PlanInputs(expert_key="coord", runtime="docker", env={"ANTHROPIC_API_KEY": "k"})
     plan = compute_plan(done.config, inputs)
     assert plan.experts == ("coord", HELPER) and plan.registry_delegates == ()
@@ -205,17 +252,25 @@ def test_a_resolved_registry_expert_is_planned_like_a_local_one() -> None:
 
 def test_a_registry_expert_runs_as_a_delegate_with_its_own_instruction(harness: Harness) -> None:
     options = harness.options(COORD, expert="coord")
-    done = resolve_registry_experts(options.config, "coord", ONLINE,
-                                    transport=registry({HELPER: listing(HELPER, skills={})}))
+    done = resolve_registry_experts(
+        options.config, "coord", ONLINE, transport=registry({HELPER: listing(HELPER, skills={})})
+    )
     from dataclasses import replace
 
     tool = "org_helper_1_0_0"
     harness.server.enqueue(
-        Turn(tool_calls=[ToolCall(tool, {"query": "help me"})],
-             expect=Expectation(system_contains=["You coordinate.", "Helps with things"],
-                                tools_include=[tool])),
-        Turn("helped", expect=Expectation(system_contains=["You are the registry helper."],
-                                          last_message_contains=["help me"])),
+        Turn(
+            tool_calls=[ToolCall(tool, {"query": "help me"})],
+            expect=Expectation(
+                system_contains=["You coordinate.", "Helps with things"], tools_include=[tool]
+            ),
+        ),
+        Turn(
+            "helped",
+            expect=Expectation(
+                system_contains=["You are the registry helper."], last_message_contains=["help me"]
+            ),
+        ),
         Turn("done", expect=Expectation(tool_result_contains=["helped"])),
     )
     result = harness.run(replace(options, config=done.config))
@@ -228,15 +283,33 @@ def test_a_registry_expert_runs_as_a_delegate_with_its_own_instruction(harness: 
 
 def test_plan_fetches_registry_delegates_over_https(tmp_path: Path, https_registry: RegistryServer) -> None:
     base, ca, seen = https_registry.url, https_registry.ca, https_registry.seen
-    https_registry.answers = {HELPER: listing(HELPER, skills={
-        "time": {"type": "mcpStdioSkill", "command": "uvx", "packageName": "mcp-server-time==2026.10.19"}})}
+    https_registry.answers = {
+        HELPER: listing(
+            HELPER,
+            skills={
+                "time": {
+                    "type": "mcpStdioSkill",
+                    "command": "uvx",
+                    "packageName": "mcp-server-time==2026.10.19",
+                }
+            },
+        )
+    }
     (tmp_path / "perstack.toml").write_text(
         f'model = "claude-test"\nperstackApiBaseUrl = "{base}"\n'
-        '[provider]\nproviderName = "anthropic"\n' + COORD)
+        '[provider]\nproviderName = "anthropic"\n' + COORD
+    )
     env = {k: v for k, v in os.environ.items() if k != "SANDBOX_NO_REGISTRY"}
     env.update(SSL_CERT_FILE=str(ca), PERSTACK_API_KEY="pk-secret", ANTHROPIC_API_KEY="k")
-    proc = subprocess.run([sys.executable, "-m", "sandbox", "plan", "coord", "--json"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", "plan", "coord", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     plan = json.loads(proc.stdout)
     assert plan["experts"] == ["coord", HELPER]
@@ -245,8 +318,15 @@ def test_plan_fetches_registry_delegates_over_https(tmp_path: Path, https_regist
     assert "pk-secret" not in proc.stdout + proc.stderr
     # The same command offline: reported, not fatal (as for Perstack's own configs).
     env["SANDBOX_NO_REGISTRY"] = "1"
-    proc = subprocess.run([sys.executable, "-m", "sandbox", "plan", "coord", "--json"], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "sandbox", "plan", "coord", "--json"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["registryDelegates"] == [HELPER]
     assert f"warning: registry Expert {HELPER}: not fetched" in proc.stderr

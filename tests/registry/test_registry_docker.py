@@ -27,14 +27,33 @@ TOOL = "org_timekeeper_1_0_0"  # the delegate's tool name: the key with what too
 
 
 def timekeeper() -> dict[str, Any]:
-    return {"data": {"expert": {
-        "type": "registryExpert", "key": KEY, "name": "@org/timekeeper", "version": "1.0.0",
-        "minRuntimeVersion": "v1.0", "description": "Tells the time", "status": "available",
-        "instruction": "You are the registry timekeeper. Use the time tool.", "delegates": [],
-        "tags": ["latest"],
-        "skills": {"time": {"type": "mcpStdioSkill", "command": "uvx", "packageName": "mcp-server-time",
-                            "description": "time", "pick": [], "omit": [], "requiredEnv": []}},
-    }}}
+    return {
+        "data": {
+            "expert": {
+                "type": "registryExpert",
+                "key": KEY,
+                "name": "@org/timekeeper",
+                "version": "1.0.0",
+                "minRuntimeVersion": "v1.0",
+                "description": "Tells the time",
+                "status": "available",
+                "instruction": "You are the registry timekeeper. Use the time tool.",
+                "delegates": [],
+                "tags": ["latest"],
+                "skills": {
+                    "time": {
+                        "type": "mcpStdioSkill",
+                        "command": "uvx",
+                        "packageName": "mcp-server-time",
+                        "description": "time",
+                        "pick": [],
+                        "omit": [],
+                        "requiredEnv": [],
+                    }
+                },
+            }
+        }
+    }
 
 
 @pytest.fixture(scope="module")
@@ -54,22 +73,33 @@ def test_a_registry_delegate_runs_in_the_sandbox_with_its_skill(
         + PROVIDER_TOML.format(base_url=harness.llm.base_url)
         + f'[experts."coord"]\ninstruction = "You coordinate."\ndelegates = ["{KEY}"]\n'
     )
-    harness.llm.remote().set_script([
-        Turn(tool_calls=[ToolCall(TOOL, {"query": "what time is it in UTC?"})],
-             expect=Expectation(system_contains=["You coordinate.", "Tells the time"], tools_include=[TOOL],
-                                api_key=SECRET)),
-        Turn(tool_calls=[ToolCall("get_current_time", {"timezone": "UTC"})],
-             expect=Expectation(system_contains=["You are the registry timekeeper."],
-                                tools_include=["get_current_time"])),
-        Turn("It is T in UTC.", expect=Expectation(tool_result_contains=["UTC"])),
-        Turn("The timekeeper says: T.", expect=Expectation(tool_result_contains=["It is T in UTC."])),
-    ])
+    harness.llm.remote().set_script(
+        [
+            Turn(
+                tool_calls=[ToolCall(TOOL, {"query": "what time is it in UTC?"})],
+                expect=Expectation(
+                    system_contains=["You coordinate.", "Tells the time"],
+                    tools_include=[TOOL],
+                    api_key=SECRET,
+                ),
+            ),
+            Turn(
+                tool_calls=[ToolCall("get_current_time", {"timezone": "UTC"})],
+                expect=Expectation(
+                    system_contains=["You are the registry timekeeper."], tools_include=["get_current_time"]
+                ),
+            ),
+            Turn("It is T in UTC.", expect=Expectation(tool_result_contains=["UTC"])),
+            Turn("The timekeeper says: T.", expect=Expectation(tool_result_contains=["It is T in UTC."])),
+        ]
+    )
     # The host trusts the test registry's CA next to its own bundle (the CLI fetches the definition).
     bundle = tmp_path / "host-ca.pem"
     host_ca = Path(os.environ["SSL_CERT_FILE"]).read_bytes() if os.environ.get("SSL_CERT_FILE") else b""
     bundle.write_bytes(host_ca + b"\n" + https_registry.ca.read_bytes())
-    env = base_env(tmp_path, ANTHROPIC_API_KEY=SECRET, PERSTACK_API_KEY="pk-registry",
-                   SSL_CERT_FILE=str(bundle))
+    env = base_env(
+        tmp_path, ANTHROPIC_API_KEY=SECRET, PERSTACK_API_KEY="pk-registry", SSL_CERT_FILE=str(bundle)
+    )
 
     result = harness.run_cli(project, ["coord", "What time is it?"], env)
     assert result.code == 0, result.stderr[-3000:]

@@ -19,20 +19,35 @@ UNREACHABLE = "https://llm.invalid"
 
 def _config(provider: str, **setting: str) -> PerstackConfig:
     """A config whose Expert has a skill no machine can start: the stand-in Expert must not inherit it."""
-    return PerstackConfig.model_validate({
-        "model": "claude-test",
-        "provider": {"providerName": provider, "setting": setting},
-        "experts": {"main": {"instruction": "Do things.", "skills": {"t": {
-            "type": "mcpStdioSkill", "command": "npx", "packageName": "@example/never-started"}}}},
-    })
+    return PerstackConfig.model_validate(
+        {
+            "model": "claude-test",
+            "provider": {"providerName": provider, "setting": setting},
+            "experts": {
+                "main": {
+                    "instruction": "Do things.",
+                    "skills": {
+                        "t": {
+                            "type": "mcpStdioSkill",
+                            "command": "npx",
+                            "packageName": "@example/never-started",
+                        }
+                    },
+                }
+            },
+        }
+    )
 
 
-@pytest.mark.parametrize(("provider", "path"), [
-    ("anthropic", "/v1/messages"),
-    ("openai", "/chat/completions"),
-    ("deepseek", "/chat/completions"),
-    ("ollama", "/v1/chat/completions"),
-])
+@pytest.mark.parametrize(
+    ("provider", "path"),
+    [
+        ("anthropic", "/v1/messages"),
+        ("openai", "/chat/completions"),
+        ("deepseek", "/chat/completions"),
+        ("ollama", "/v1/chat/completions"),
+    ],
+)
 def test_a_rehearsal_runs_the_whole_loop_offline(provider: str, path: str) -> None:
     done = rehearse(_config(provider, baseUrl=UNREACHABLE), provider)
     assert done.requests == [f"POST {path}"]

@@ -665,8 +665,14 @@ def test_a_coordinator_that_delegates_is_not_stopped_at_its_delegation(world: En
         proc.read_stdin()
         job, run_id = arg(proc.argv, "--job-id") or "nojob", ev.create_id()
         init, start, done = standard_events(job, run_id)
-        stop = ev.StopRunByDelegate(expert_key="coord", job_id=job, run_id=run_id, step_number=1,
-                                    checkpoint=checkpoint(job, run_id, "stoppedByDelegate", 1), step=step(1))
+        stop = ev.StopRunByDelegate(
+            expert_key="coord",
+            job_id=job,
+            run_id=run_id,
+            step_number=1,
+            checkpoint=checkpoint(job, run_id, "stoppedByDelegate", 1),
+            step=step(1),
+        )
         for event in (init, start, stop):
             proc.event(event)
         if proc.killed.wait(grace * 4 + 0.5):  # the delegates working
@@ -677,6 +683,9 @@ def test_a_coordinator_that_delegates_is_not_stopped_at_its_delegation(world: En
     world.backend.programs["expert"] = program
     assert run(world) == 0
     assert [e.type for e in world.emitted] == [
-        "initializeRuntime", "startRun", "stopRunByDelegate", "completeRun"
+        "initializeRuntime",
+        "startRun",
+        "stopRunByDelegate",
+        "completeRun",
     ]
     assert_clean(world)

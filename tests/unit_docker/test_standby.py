@@ -34,8 +34,15 @@ def key(tmp_path: Path, **inputs: object) -> str:
     plan = compute_plan(cfg, PlanInputs(**fields))  # type: ignore[arg-type]
     workspace = inputs.get("workspace", tmp_path)
     assert isinstance(workspace, Path)
-    return standby_key(plan=plan, config=cfg, workspace=workspace, uid=int(str(inputs.get("uid", 1000))),
-                       gid=1000, hidden=(), ca=inputs.get("ca"))  # type: ignore[arg-type]
+    return standby_key(
+        plan=plan,
+        config=cfg,
+        workspace=workspace,
+        uid=int(str(inputs.get("uid", 1000))),
+        gid=1000,
+        hidden=(),
+        ca=inputs.get("ca"),
+    )  # type: ignore[arg-type]
 
 
 def test_the_key_covers_what_shapes_the_sandbox_and_nothing_else(tmp_path: Path) -> None:
@@ -78,9 +85,20 @@ def test_the_shared_egress_network_is_made_once_and_found_after() -> None:
 
 
 def record(key: str, rid: str, *, expires: float, created: float = 0.0) -> StandbyRecord:
-    return StandbyRecord(id=rid, key=key, expert="a", containers={"proxy": "p" + rid, "expert": "e" + rid},
-                         networks={"n" + rid: "net"}, run_dir="/nonexistent", proxy_url=None, env_names=(),
-                         created=created, expires=expires, refill=("warm", "a"), refill_cwd="/")
+    return StandbyRecord(
+        id=rid,
+        key=key,
+        expert="a",
+        containers={"proxy": "p" + rid, "expert": "e" + rid},
+        networks={"n" + rid: "net"},
+        run_dir="/nonexistent",
+        proxy_url=None,
+        env_names=(),
+        created=created,
+        expires=expires,
+        refill=("warm", "a"),
+        refill_cwd="/",
+    )
 
 
 def test_records_round_trip_and_hold_no_values(tmp_path: Path) -> None:
@@ -91,8 +109,18 @@ def test_records_round_trip_and_hold_no_values(tmp_path: Path) -> None:
     path = tmp_path / "k1" / "r1.json"
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert set(json.loads(path.read_text())) == {
-        "id", "key", "expert", "containers", "networks", "run_dir", "proxy_url", "env_names", "created",
-        "expires", "refill", "refill_cwd",
+        "id",
+        "key",
+        "expert",
+        "containers",
+        "networks",
+        "run_dir",
+        "proxy_url",
+        "env_names",
+        "created",
+        "expires",
+        "refill",
+        "refill_cwd",
     }
 
 
@@ -145,13 +173,27 @@ def test_standby_labels_have_a_deadline_but_no_owner() -> None:
 
 def _standby(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     config = tmp_path / "perstack.json"
-    config.write_text(json.dumps({"model": "claude-x", "provider": {"providerName": "anthropic"},
-                                  "experts": {"a": {"instruction": "x"}}}))
+    config.write_text(
+        json.dumps(
+            {
+                "model": "claude-x",
+                "provider": {"providerName": "anthropic"},
+                "experts": {"a": {"instruction": "x"}},
+            }
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("SANDBOX_")}
     env["SANDBOX_CONFIG"] = str(config)
     argv = [sys.executable, "-m", "sandbox", "internal", "container-run", "--standby", *extra]
-    return subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env, cwd=tmp_path)
+    return subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+    )
 
 
 def test_standby_runtime_says_ready_then_exits_when_nobody_claims_it(tmp_path: Path) -> None:
@@ -216,9 +258,11 @@ def test_a_claimed_standby_runs_against_the_provider_after_its_rehearsal(tmp_pat
         assert proc.stderr.readline().strip() == READY_LINE
         assert server.requests == []  # the rehearsal happened before ready, offline
         key = new_key()
-        payload = {"args": ["a", "hello", "--model", "claude-x", "--job-id", "j1"],
-                   "env": {"ANTHROPIC_API_KEY": "sk-claimed", "ANTHROPIC_BASE_URL": server.base_url},
-                   "eventKey": key}
+        payload = {
+            "args": ["a", "hello", "--model", "claude-x", "--job-id", "j1"],
+            "env": {"ANTHROPIC_API_KEY": "sk-claimed", "ANTHROPIC_BASE_URL": server.base_url},
+            "eventKey": key,
+        }
         out, err = proc.communicate(json.dumps(payload) + "\n", timeout=120)
         assert proc.returncode == 0, err
         # Every line is signed with the key the claim brought, in sequence (sandbox._wire).
@@ -226,8 +270,12 @@ def test_a_claimed_standby_runs_against_the_provider_after_its_rehearsal(tmp_pat
         verdicts = [reader.check(line) for line in out.splitlines()]
         assert all(v.problem is None and v.lost == 0 for v in verdicts), out[:500]
         events = [json.loads(v.body or "") for v in verdicts]
-        assert [e["type"] for e in events] == ["initializeRuntime", "startRun", "startGeneration",
-                                                "completeRun"]
+        assert [e["type"] for e in events] == [
+            "initializeRuntime",
+            "startRun",
+            "startGeneration",
+            "completeRun",
+        ]
         assert events[-1]["text"] == "claimed answer" and events[0]["jobId"] == "j1"
         assert len(server.requests) == 1 and server.requests[0].view.api_key == "sk-claimed"
 

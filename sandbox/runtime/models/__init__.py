@@ -243,8 +243,13 @@ def _ollama(model_name: str, setting: Mapping[str, Any], env: Mapping[str, str],
 
     base = str(_setting(setting, "baseUrl") or env.get("OLLAMA_BASE_URL") or "http://localhost:11434")
     base = base.rstrip("/")
-    client = _openai_client("ollama", base if base.endswith("/v1") else f"{base}/v1", setting, timeout_s,
-                            http_client=_take_http_client("ollama"))
+    client = _openai_client(
+        "ollama",
+        base if base.endswith("/v1") else f"{base}/v1",
+        setting,
+        timeout_s,
+        http_client=_take_http_client("ollama"),
+    )
     return OpenAIChatModel(model_name, provider=OllamaProvider(openai_client=client))
 
 

@@ -48,33 +48,70 @@ def _sse(events: list[tuple[str | None, dict[str, Any] | str]]) -> bytes:
 
 def _anthropic_stream(model: str) -> bytes:
     usage = {"input_tokens": 1, "output_tokens": 1}
-    return _sse([
-        ("message_start", {"type": "message_start", "message": {
-            "id": "msg_rehearsal", "type": "message", "role": "assistant", "model": model, "content": [],
-            "stop_reason": None, "stop_sequence": None, "usage": usage}}),
-        ("content_block_start", {"type": "content_block_start", "index": 0,
-                                 "content_block": {"type": "text", "text": ""}}),
-        ("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                 "delta": {"type": "text_delta", "text": _TEXT}}),
-        ("content_block_stop", {"type": "content_block_stop", "index": 0}),
-        ("message_delta", {"type": "message_delta", "usage": {"output_tokens": 1},
-                           "delta": {"stop_reason": "end_turn", "stop_sequence": None}}),
-        ("message_stop", {"type": "message_stop"}),
-    ])
+    return _sse(
+        [
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_rehearsal",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": model,
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": usage,
+                    },
+                },
+            ),
+            (
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            ),
+            (
+                "content_block_delta",
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": _TEXT}},
+            ),
+            ("content_block_stop", {"type": "content_block_stop", "index": 0}),
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "usage": {"output_tokens": 1},
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                },
+            ),
+            ("message_stop", {"type": "message_stop"}),
+        ]
+    )
 
 
 def _openai_stream(model: str) -> bytes:
     def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-        return {"id": "chatcmpl-rehearsal", "object": "chat.completion.chunk", "created": 0, "model": model,
-                "choices": choices, **extra}
+        return {
+            "id": "chatcmpl-rehearsal",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": choices,
+            **extra,
+        }
 
-    return _sse([
-        (None, chunk([{"index": 0, "delta": {"role": "assistant", "content": _TEXT},
-                       "finish_reason": None}])),
-        (None, chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])),
-        (None, chunk([], usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})),
-        (None, "[DONE]"),
-    ])
+    return _sse(
+        [
+            (
+                None,
+                chunk(
+                    [{"index": 0, "delta": {"role": "assistant", "content": _TEXT}, "finish_reason": None}]
+                ),
+            ),
+            (None, chunk([{"index": 0, "delta": {}, "finish_reason": "stop"}])),
+            (None, chunk([], usage={"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2})),
+            (None, "[DONE]"),
+        ]
+    )
 
 
 _STREAMS = {
@@ -141,15 +178,27 @@ async def _rehearse(config: PerstackConfig, provider: str, model: str, tmp: Path
 
     setting = dict(config.provider.setting) if config.provider else {}
     env = {name: "rehearsal" for name in provider_spec(provider).missing_env(setting, {})}
-    stand_in = config.model_copy(update={
-        "provider": ProviderConfig.model_validate({"providerName": provider, "setting": setting}),
-        "experts": {"rehearsal": Expert.model_validate({"instruction": "Rehearsal: answer in one word."})},
-        "max_steps": 1,
-        "max_retries": 0,
-    })
+    stand_in = config.model_copy(
+        update={
+            "provider": ProviderConfig.model_validate({"providerName": provider, "setting": setting}),
+            "experts": {
+                "rehearsal": Expert.model_validate({"instruction": "Rehearsal: answer in one word."})
+            },
+            "max_steps": 1,
+            "max_retries": 0,
+        }
+    )
     options = RunOptions(
-        config=stand_in, config_path=tmp / "perstack.toml", expert_key="rehearsal", query="rehearsal",
-        runtime="docker", provider=provider, model=model, env=env, workspace=tmp, jobs_dir=tmp / "jobs",
+        config=stand_in,
+        config_path=tmp / "perstack.toml",
+        expert_key="rehearsal",
+        query="rehearsal",
+        runtime="docker",
+        provider=provider,
+        model=model,
+        env=env,
+        workspace=tmp,
+        jobs_dir=tmp / "jobs",
     )
     offer_http_client(provider, _mock_client(provider, model, done.requests))
     buffer = io.StringIO()

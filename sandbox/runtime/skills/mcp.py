@@ -234,8 +234,9 @@ class McpSkill(Skill):
         )
         # In its own Landlock domain: no other skill or tool program can read its environ or memory.
         program, program_args = confined_command(command, args)
-        params = StdioServerParameters(command=program, args=program_args, env=env,
-                                       cwd=str(self._ctx.workspace))
+        params = StdioServerParameters(
+            command=program, args=program_args, env=env, cwd=str(self._ctx.workspace)
+        )
 
         @contextlib.asynccontextmanager
         async def transport() -> Any:
