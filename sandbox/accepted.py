@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -146,7 +146,6 @@ class PolicyStore:
     """The accepted policies, one small JSON file per (perstack.toml, Expert)."""
 
     directory: Path
-    _cache: dict[str, Policy] = field(default_factory=dict)
 
     @classmethod
     def default(cls, env: Mapping[str, str]) -> PolicyStore:
