@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from sandbox.docker._proxylog import ProxyAccess
+from sandbox.docker import ProxyAccess
 
 from ._policy import AUDIT_ZONE, BLOCKED, METADATA_REBIND, REBIND, UPSTREAM
 

@@ -46,6 +46,10 @@ from sandbox._errors import DockerError, RunError, UserError
 from sandbox._wire import new_key
 from sandbox.config import PerstackConfig
 from sandbox.docker import (
+    ROLE_LABEL,
+    STDOUT,
+    TOOL_LABEL,
+    TOOL_NAME,
     AttachedStream,
     ComposeProject,
     ConsoleBuildReporter,
@@ -55,20 +59,25 @@ from sandbox.docker import (
     NetworkAttachment,
     NetworkSpec,
     NullReporter,
+    ProxyAccess,
     SkillsCache,
     SubnetTaken,
+    UserChoice,
+    can_mount,
+    create_network,
     ensure_images,
+    host_routes,
+    is_proxy_ready_line,
     load_compose,
+    make_run_dir,
+    nosuid_workspace,
+    parse_proxy_log_line,
+    pick_subnet,
+    release_mounts,
+    resolve_user,
+    run_labels,
+    scan_workspace,
 )
-from sandbox.docker._backend import STDOUT
-from sandbox.docker._gc import make_run_dir
-from sandbox.docker._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
-from sandbox.docker._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
-from sandbox.docker._run import create_network
-from sandbox.docker._subnet import host_routes, pick_subnet
-from sandbox.docker._user import UserChoice, resolve_user
-from sandbox.docker._workspace_mount import can_mount, nosuid_workspace, release_mounts
-from sandbox.docker._workspace_scan import scan_workspace
 from sandbox.plan import SandboxPlan
 from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy
 from sandbox.render._squid import render_squid

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from sandbox._wire import PREFIX, WireReader
-from sandbox.docker._pump import EventPump
+from sandbox.docker import EventPump
 from sandbox.events import EventBase
 
 from ._catalog_peers import FORGE_JOB

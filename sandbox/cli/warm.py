@@ -64,10 +64,7 @@ def warm_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
 ) -> None:
     """Keep standby sandboxes of an Expert ready (or remove them with --stop)."""
-    from sandbox.docker import DockerBackend
-    from sandbox.docker._run import DockerSettings
-    from sandbox.docker._standby import StandbyPool
-    from sandbox.docker._warm import plan_key, stop_pool, warm_pool
+    from sandbox.docker import DockerBackend, DockerSettings, StandbyPool, plan_key, stop_pool, warm_pool
     from sandbox.options import RunOptions
 
     if stop and all_experts:

@@ -19,6 +19,7 @@ Module map: `_backend` (seam + specs), `_sdk` (SDK + the one error mapping), `_f
 from typing import TYPE_CHECKING, Any
 
 from ._backend import (
+    STDOUT,
     AttachedStream,
     BuildRequest,
     ContainerBackend,
@@ -34,15 +35,25 @@ from ._backend import (
 from ._build import ImageSet, SkillsCache, ensure_images, format_skills
 from ._compose import ComposeProject, load_compose, parse_compose
 from ._fake import FakeBackend, FakeProcess, FakeProgram
-from ._gc import CleanReport, collect_leftovers
-from ._labels import TOOL_LABEL, TOOL_NAME
+from ._gc import CleanReport, collect_leftovers, make_run_dir
+from ._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, NullReporter, TeeReporter
-from ._run import DockerSettings, container_args, read_ca_bundle, run_in_docker, secret_values
+from ._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
+from ._pump import EventPump
+from ._run import DockerSettings, container_args, create_network, read_ca_bundle, run_in_docker, secret_values
+from ._standby import StandbyPool
+from ._subnet import host_routes, pick_subnet
+from ._user import UserChoice, resolve_user
+from ._warm import plan_key, stop_pool, warm_pool
+from ._workspace_mount import can_mount, nosuid_workspace, release_mounts
+from ._workspace_scan import scan_workspace
 
 if TYPE_CHECKING:
     from ._sdk import DockerBackend, map_docker_errors
 
 __all__ = [
+    "ROLE_LABEL",
+    "STDOUT",
     "TOOL_LABEL",
     "TOOL_NAME",
     "AttachedStream",
@@ -57,6 +68,7 @@ __all__ = [
     "DockerBackend",
     "DockerSettings",
     "EventBuildReporter",
+    "EventPump",
     "FakeBackend",
     "FakeProcess",
     "FakeProgram",
@@ -67,19 +79,37 @@ __all__ = [
     "NetworkSpec",
     "NullReporter",
     "ObjectInfo",
+    "ProxyAccess",
     "SkillsCache",
+    "StandbyPool",
     "SubnetTaken",
     "TeeReporter",
+    "UserChoice",
+    "can_mount",
     "collect_leftovers",
     "container_args",
+    "create_network",
     "ensure_images",
     "format_skills",
+    "host_routes",
+    "is_proxy_ready_line",
     "load_compose",
+    "make_run_dir",
     "map_docker_errors",
+    "nosuid_workspace",
     "parse_compose",
+    "parse_proxy_log_line",
+    "pick_subnet",
+    "plan_key",
     "read_ca_bundle",
+    "release_mounts",
+    "resolve_user",
     "run_in_docker",
+    "run_labels",
+    "scan_workspace",
     "secret_values",
+    "stop_pool",
+    "warm_pool",
 ]
 
 
