@@ -33,8 +33,7 @@ from sandbox.plan import PlanInputs, SandboxPlan, compute_plan
 
 if TYPE_CHECKING:
     from sandbox.config import PerstackConfig
-    from sandbox.render import ProxyRuntime, RenderedContext, RunSite
-    from sandbox.render._squid import ProxyPolicy
+    from sandbox.render import ProxyPolicy, ProxyRuntime, RenderedContext, RunSite
 
 __all__ = ["Destination", "ResolvedSandbox", "read_ca_bundle", "resolve_sandbox"]
 
@@ -96,7 +95,7 @@ class Destination:
 
 def _is_private(ip: str) -> bool:
     """Whether the proxy refuses `ip` as a resolved address unless the name is opted in (`_squid`)."""
-    from sandbox.render._squid import PRIVATE_DESTINATIONS
+    from sandbox.render import PRIVATE_DESTINATIONS
 
     address = ipaddress.ip_address(ip)
     return any(address in ipaddress.ip_network(cidr) for cidr, _ in PRIVATE_DESTINATIONS)

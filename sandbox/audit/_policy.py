@@ -22,8 +22,7 @@ from dataclasses import fields
 
 from sandbox._errors import PlanError
 from sandbox.plan import SandboxPlan
-from sandbox.render import proxy_policy
-from sandbox.render._squid import ProxyPolicy
+from sandbox.render import ProxyPolicy, proxy_policy
 
 __all__ = [
     "AUDIT_ZONE",

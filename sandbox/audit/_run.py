@@ -79,8 +79,7 @@ from sandbox.docker import (
     scan_workspace,
 )
 from sandbox.plan import SandboxPlan
-from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy
-from sandbox.render._squid import render_squid
+from sandbox.render import PROXY_CONFIG_DIR, PROXY_PORT, RunSite, proxy_policy, render_squid
 from sandbox.resolve import resolve_sandbox
 
 from ._catalog import Evidence, Outcome, Site, build_catalog, evidence_to_json, judge_all, site_to_json

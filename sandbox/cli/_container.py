@@ -258,7 +258,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     import json
     import select
 
-    from sandbox.docker._standby import READY_LINE
+    from sandbox.docker import READY_LINE
 
     args = _standby_parser().parse_args(argv)
     source = dict(os.environ if environ is None else environ)
@@ -267,7 +267,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     from sandbox._startup import resume_gc
     from sandbox.config import PerstackConfig
     from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
-    from sandbox.runtime.models._rehearsal import rehearse
+    from sandbox.runtime.models import rehearse
     from sandbox.settings import resolve_provider
 
     _preload_run_modules()

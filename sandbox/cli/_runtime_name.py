@@ -7,7 +7,7 @@ perstack.toml's validation and the registry cannot disagree again.
 
 from __future__ import annotations
 
-from sandbox.runtimes._registry import canonical_runtime, runtime_names
+from sandbox.runtimes import canonical_runtime, runtime_names
 
 from ._common import abort
 

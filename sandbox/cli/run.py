@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from sandbox.runtimes._registry import BUILTIN_NAMES
+from sandbox.runtimes import BUILTIN_NAMES
 
 from ._common import (
     ConfigOpt,

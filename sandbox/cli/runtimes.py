@@ -19,7 +19,7 @@ def runtimes_command(
     """List runtimes: availability, version, binary, and why one is unavailable."""
     import os
 
-    from sandbox.runtimes._commands import runtimes_command as body
+    from sandbox.runtimes import runtimes_command as body
 
     code, text = body(as_json=as_json, env=dict(os.environ))
     print(text)
@@ -44,7 +44,7 @@ def compare_command(
 ) -> None:
     """Run the same Expert on several runtimes and print outcome, steps, tokens, cost, time and job ids."""
     from sandbox.options import RunOptions
-    from sandbox.runtimes._commands import compare_command as body
+    from sandbox.runtimes import compare_command as body
 
     ids = [resolve_runtime(r.strip(), None) for r in runtimes.split(",") if r.strip()]
     if not ids:

@@ -6,6 +6,7 @@ checked exactly like the file (`--allow-private`, `--add-host`, `--env`...).
 """
 
 from ._envfile import is_host_only, load_env_files
+from ._errors_format import validation_issues
 from ._load import LoadedConfig, load_config, parse_config_text
 from ._model import (
     DEFAULT_ENV_PATH,
@@ -33,7 +34,13 @@ from ._model import (
 from ._net import normalize_domain, parse_add_host, parse_host_port, validate_base_url, validate_endpoint_url
 from ._packages import PackageSpec, launcher_parts, package_spec, parse_package
 from ._providers import PROVIDERS, ProviderSpec, provider_spec
-from ._validators import is_registry_key, validate_env_name, validate_expert_key
+from ._validators import (
+    is_registry_key,
+    size_bytes,
+    validate_env_name,
+    validate_expert_key,
+    validate_size,
+)
 
 __all__ = [
     "DEFAULT_ENV_PATH",
@@ -73,8 +80,11 @@ __all__ = [
     "parse_host_port",
     "parse_package",
     "provider_spec",
+    "size_bytes",
     "validate_base_url",
     "validate_endpoint_url",
     "validate_env_name",
     "validate_expert_key",
+    "validate_size",
+    "validation_issues",
 ]

@@ -47,7 +47,7 @@ from sandbox._defaults import (
     DEFAULT_REASONING_BUDGET,
     DEFAULT_TIMEOUT_MS,
 )
-from sandbox.runtimes._registry import BUILTIN_NAMES, canonical_runtime, runtime_names
+from sandbox.runtimes import BUILTIN_NAMES, canonical_runtime, runtime_names
 
 from ._issues import Loc, issue, issues_error, show, with_suggestion
 from ._net import normalize_domain, parse_add_host, parse_host_port, validate_base_url, validate_endpoint_url

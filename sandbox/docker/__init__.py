@@ -41,7 +41,7 @@ from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, 
 from ._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
 from ._pump import EventPump
 from ._run import DockerSettings, container_args, create_network, read_ca_bundle, run_in_docker, secret_values
-from ._standby import StandbyPool
+from ._standby import READY_LINE, StandbyPool
 from ._subnet import host_routes, pick_subnet
 from ._user import UserChoice, resolve_user
 from ._warm import plan_key, stop_pool, warm_pool
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from ._sdk import DockerBackend, map_docker_errors
 
 __all__ = [
+    "READY_LINE",
     "ROLE_LABEL",
     "STDOUT",
     "TOOL_LABEL",

@@ -88,7 +88,7 @@ def standby_key(
     and so are the plan's warnings and which required variables this host lacks (values arrive per run).
     """
     plan_json = plan.model_dump_json(exclude={"model": True, "warnings": True, "env": {"missing"}})
-    from sandbox.render._wheel import installation_fingerprint
+    from sandbox.render import installation_fingerprint
 
     digest = hashlib.sha256()
     for part in (

@@ -27,8 +27,8 @@ from sandbox.config import (
     parse_add_host,
     parse_host_port,
     provider_spec,
+    validate_size,
 )
-from sandbox.config._validators import validate_size
 from sandbox.settings import resolve_provider
 
 from ._model import EnvPlan, Limits, NetworkPlan, PackagePlan, SandboxPlan, SkillPlan

@@ -42,7 +42,7 @@ class Limits(_Frozen):
 
     @property
     def workspace_quota_bytes(self) -> int:
-        from sandbox.config._validators import size_bytes
+        from sandbox.config import size_bytes
 
         return size_bytes(self.workspace_quota)
 

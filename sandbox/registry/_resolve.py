@@ -110,8 +110,7 @@ def to_expert(key: str, data: Mapping[str, Any]) -> Expert:
     """A registry definition as an `Expert`, validated like perstack.toml; RegistryError names the field."""
     from pydantic import ValidationError
 
-    from sandbox.config import Expert
-    from sandbox.config._errors_format import validation_issues
+    from sandbox.config import Expert, validation_issues
 
     payload: dict[str, Any] = {k: v for k, v in data.items() if k in _EXPERT_FIELDS and v is not None}
     skills = payload.get("skills")

@@ -12,20 +12,25 @@ from ._context import (
     render_context,
 )
 from ._filters import dockerfile_json, image_ref, sh, yaml_str
-from ._wheel import runtime_wheel
+from ._squid import PRIVATE_DESTINATIONS, ProxyPolicy, render_squid
+from ._wheel import installation_fingerprint, runtime_wheel
 
 __all__ = [
     "EGRESS_NETWORK",
     "EXPERT_CONFIG_PATH",
+    "PRIVATE_DESTINATIONS",
     "PROXY_CONFIG_DIR",
     "PROXY_PORT",
+    "ProxyPolicy",
     "ProxyRuntime",
     "RenderedContext",
     "RunSite",
     "dockerfile_json",
     "image_ref",
+    "installation_fingerprint",
     "proxy_policy",
     "render_context",
+    "render_squid",
     "runtime_wheel",
     "sh",
     "yaml_str",

@@ -20,18 +20,27 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._registry import ENTRY_POINT_GROUP, RuntimeRegistry, registry
+from ._registry import (
+    BUILTIN_NAMES,
+    ENTRY_POINT_GROUP,
+    RuntimeRegistry,
+    canonical_runtime,
+    registry,
+    runtime_names,
+)
 
 if TYPE_CHECKING:
     from sandbox.options import RunOptions
 
     from ._base import CliRequest, CliRuntime, Emit, Invocation, Runtime, RuntimeInfo, Tier
+    from ._commands import compare_command, runtimes_command
     from ._compare import CompareRow, compare
     from ._expert import ExpertMapping, McpServer, SkillStatus
     from ._process import ProcessResult, ProcessSpec, Spawner, spawn
     from ._stream import Call, Item, Notice, RunUsage, StreamState, Text, ToolCalls, ToolResult
 
 __all__ = [
+    "BUILTIN_NAMES",
     "ENTRY_POINT_GROUP",
     "Call",
     "CliRequest",
@@ -56,11 +65,15 @@ __all__ = [
     "Tier",
     "ToolCalls",
     "ToolResult",
+    "canonical_runtime",
     "compare",
+    "compare_command",
     "get_runtime",
     "list_runtimes",
     "registry",
     "run_with_runtime",
+    "runtime_names",
+    "runtimes_command",
     "spawn",
 ]
 
@@ -73,6 +86,7 @@ _LAZY = {
         ("CliRequest", "CliRuntime", "Emit", "Invocation", "Runtime", "RuntimeInfo", "Tier"), "_base"
     ),
     **dict.fromkeys(("CompareRow", "compare"), "_compare"),
+    **dict.fromkeys(("compare_command", "runtimes_command"), "_commands"),
     **dict.fromkeys(("ExpertMapping", "McpServer", "SkillStatus"), "_expert"),
     **dict.fromkeys(("ProcessResult", "ProcessSpec", "Spawner", "spawn"), "_process"),
     **dict.fromkeys(

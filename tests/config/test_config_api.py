@@ -47,10 +47,13 @@ def test_all_is_sorted_and_complete() -> None:
         "parse_host_port",
         "parse_package",
         "provider_spec",
+        "size_bytes",
         "validate_base_url",
         "validate_endpoint_url",
         "validate_env_name",
         "validate_expert_key",
+        "validate_size",
+        "validation_issues",
     }
     for name in exported:
         assert getattr(sandbox.config, name) is not None

@@ -64,10 +64,10 @@ def test_the_key_covers_what_shapes_the_sandbox_and_nothing_else(tmp_path: Path)
 
 def test_the_key_follows_the_installed_runtime(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """An edited installation makes new images, so it must never meet a standby of the old ones."""
-    import sandbox.render._wheel as wheel
+    import sandbox.render as render
 
     base = key(tmp_path)
-    monkeypatch.setattr(wheel, "installation_fingerprint", lambda: "an-edited-installation")
+    monkeypatch.setattr(render, "installation_fingerprint", lambda: "an-edited-installation")
     assert key(tmp_path) != base
 
 

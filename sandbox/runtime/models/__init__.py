@@ -33,6 +33,7 @@ __all__ = [
     "offer_http_client",
     "prepare_http_client",
     "prewarm",
+    "rehearse",
     "thinking_budget_tokens",
     "wait_for_prewarm",
 ]
@@ -408,3 +409,12 @@ async def aclose_model(model: Any) -> None:
                 await result
         except Exception:  # noqa: S112 - best effort at shutdown
             continue
+
+
+def __getattr__(name: str) -> Any:
+    """`rehearse` (a standby's offline rehearsal) loads on first use: a run never needs it."""
+    if name == "rehearse":
+        from ._rehearsal import rehearse
+
+        return rehearse
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
