@@ -61,6 +61,10 @@ def _item_type(item: Mapping[str, Any]) -> str:
     return "agent_message" if kind == "assistant_message" else kind
 
 
+MCP_STARTUP_TIMEOUT_S = 60
+"""Seconds Codex waits for each skill's MCP server to start (its own default is 10)."""
+
+
 class Codex(CliRuntime):
     """OpenAI's Codex CLI."""
 
@@ -98,7 +102,14 @@ class Codex(CliRuntime):
             if not server.is_stdio:
                 refused[server.name] = "Codex connects to MCP servers over stdio or streamable HTTP, not SSE"
                 continue
-            entry: dict[str, object] = {"command": server.command or "", "args": list(server.args)}
+            # Codex gives an MCP server 10 s to start by default; a skill run through uvx/npx downloads its
+            # package on first use, which takes longer on a slow or busy machine, and Codex then runs on
+            # without the skill's tools. Perstack waits for its skills; so does this.
+            entry: dict[str, object] = {
+                "command": server.command or "",
+                "args": list(server.args),
+                "startup_timeout_sec": MCP_STARTUP_TIMEOUT_S,
+            }
             if server.env:
                 entry["env"] = dict(server.env)
             if server.pick:

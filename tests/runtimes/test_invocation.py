@@ -93,7 +93,12 @@ def test_codex_invocation(tmp_path: Path) -> None:
     parsed = tomllib.loads("\n".join(overrides))
     assert parsed["developer_instructions"].startswith("You write files. MARKER-7Q")
     assert parsed["mcp_servers"] == {
-        "time": {"command": "uvx", "args": ["mcp-server-time"], "enabled_tools": ["get_current_time"]}
+        "time": {
+            "command": "uvx",
+            "args": ["mcp-server-time"],
+            "enabled_tools": ["get_current_time"],
+            "startup_timeout_sec": 60,  # not Codex's 10 s: a first uvx/npx start downloads the package
+        }
     }
     assert statuses(inv.skills) == {"@perstack/base": True, "time": True, "search": False, "ask": False}
     assert any("step limit" in note for note in inv.notes)
