@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sandbox._state import state_dir
 from sandbox.plan import SandboxPlan
 
 __all__ = ["Explicit", "Policy", "PolicyStore", "widenings"]
@@ -150,9 +151,7 @@ class PolicyStore:
     @classmethod
     def default(cls, env: Mapping[str, str]) -> PolicyStore:
         """`$XDG_STATE_HOME/sandbox/accepted` (default `~/.local/state/...`), from the process environment."""
-        home = Path(env.get("HOME") or Path.home())
-        state = Path(env.get("XDG_STATE_HOME") or home / ".local" / "state")
-        return cls(state / "sandbox" / "accepted")
+        return cls(state_dir(env) / "accepted")
 
     def _file(self, source: str, expert: str) -> Path:
         digest = hashlib.sha256(f"{source}\0{expert}".encode()).hexdigest()[:32]

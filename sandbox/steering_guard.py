@@ -31,14 +31,14 @@ from pathlib import Path
 
 from sandbox._errors import UserError
 from sandbox._owner import current_owner, process_alive
+from sandbox._state import state_dir
 from sandbox.steering import Change, Snapshot, SteeringPaths, state_digest
 
 __all__ = ["SteeringGuard", "check_records"]
 
 
 def _records_dir(env: Mapping[str, str]) -> Path:
-    home = Path(env.get("HOME") or Path.home())
-    return Path(env.get("XDG_STATE_HOME") or home / ".local" / "state") / "sandbox" / "active"
+    return state_dir(env) / "active"
 
 
 @dataclass(frozen=True)
