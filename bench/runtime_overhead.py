@@ -30,11 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import itertools
 
+from sandbox.agent import run_native
 from sandbox.config import PerstackConfig
 from sandbox.events import EventBase
 from sandbox.jobs import JobStore
 from sandbox.options import RunOptions
-from sandbox.runtime import run_native
 from sandbox.testing import ScriptedLLMServer, ToolCall, Turn
 
 TOML = """

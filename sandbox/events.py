@@ -491,7 +491,7 @@ class RunOutcome:
 
     `exit_code`: the process's, when the job's coordinator ends with this event (every runtime). `job_status`:
     job.json's. `checkpoint_status`: the status of the checkpoint the event carries. `kind`: the native
-    runtime's name for this ending (`sandbox.runtime`'s `Outcome.kind`). `label`: how `sandbox compare`
+    runtime's name for this ending (`sandbox.agent`'s `Outcome.kind`). `label`: how `sandbox compare`
     reports it.
     """
 

@@ -122,7 +122,7 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
     except (OSError, ValueError):
         return
     from sandbox._defaults import DEFAULT_PROVIDER  # imports nothing: the config models are not loaded yet
-    from sandbox.runtime.models import prewarm
+    from sandbox.agent.models import prewarm
 
     threading.Thread(
         target=prewarm, args=(provider or DEFAULT_PROVIDER,), name="sandbox-prewarm", daemon=True
@@ -198,10 +198,10 @@ def run_in_container(
     waiter, proxy_error = _wait_for_proxy_in_background(source)
     config_path = _config_path(source)
 
+    from sandbox.agent import run_native
     from sandbox.config import PerstackConfig
     from sandbox.events import Checkpoint
     from sandbox.options import RunOptions
-    from sandbox.runtime import run_native
 
     if config is None:
         config = PerstackConfig.model_validate_json(config_path.read_bytes())
@@ -265,9 +265,9 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     waiter, errors = _wait_for_proxy_in_background(source)
 
     from sandbox._startup import resume_gc
+    from sandbox.agent import models, run_native  # noqa: F401 - imported now, not when the run starts
+    from sandbox.agent.models import rehearse
     from sandbox.config import PerstackConfig
-    from sandbox.runtime import models, run_native  # noqa: F401 - imported now, not when the run starts
-    from sandbox.runtime.models import rehearse
     from sandbox.settings import resolve_provider
 
     _preload_run_modules()
@@ -306,12 +306,12 @@ def _preload_run_modules() -> None:
     import importlib
 
     for name in (
-        "sandbox.runtime._job",
-        "sandbox.runtime._loop",
-        "sandbox.runtime._generate",
-        "sandbox.runtime.skills",
-        "sandbox.runtime.skills.mcp",
-        "sandbox.runtime.skills.builtin",
+        "sandbox.agent._job",
+        "sandbox.agent._loop",
+        "sandbox.agent._generate",
+        "sandbox.agent.skills",
+        "sandbox.agent.skills.mcp",
+        "sandbox.agent.skills.builtin",
         "sandbox.events",
         "pydantic_ai.direct",
         "anyio._core._sockets",

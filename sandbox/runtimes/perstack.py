@@ -1,7 +1,7 @@
 """The native runtime (`perstack`, alias `local`): this package's own agent loop, in-process.
 
 Registered here so `sandbox runtimes` and `sandbox compare` see it next to the CLI adapters; running it is
-the native runtime's job (`sandbox.runtime.run_native`), imported only when a run starts.
+the native runtime's job (`sandbox.agent.run_native`), imported only when a run starts.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class Perstack(Runtime):
 
     def run(self, options: RunOptions, emit: Emit) -> int:
         # Imported at run time: the native runtime pulls in pydantic-ai and the MCP SDK.
-        run_native = importlib.import_module("sandbox.runtime").run_native
+        run_native = importlib.import_module("sandbox.agent").run_native
 
         code: int = run_native(options, emit)
         return code

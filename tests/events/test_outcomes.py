@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import get_args
 
 from sandbox import events as ev
+from sandbox.agent import exit_code_for
+from sandbox.agent._loop import OutcomeKind
 from sandbox.jobs import _LIFECYCLE_ORDER
-from sandbox.runtime import exit_code_for
-from sandbox.runtime._loop import OutcomeKind
 
 
 def _types(union: object) -> set[str]:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 import pytest
 
 from sandbox.testing import make_tls_files
-from tests.runtime.conftest import harness, llm
+from tests.agent.conftest import harness, llm
 
 __all__ = ["RegistryServer", "harness", "https_registry", "llm"]
 

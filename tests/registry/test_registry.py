@@ -17,7 +17,7 @@ from sandbox.plan import PlanInputs, compute_plan
 from sandbox.registry import MAX_REGISTRY_EXPERTS, RegistryError, fetch_expert, resolve_registry_experts
 from sandbox.registry._resolve import to_expert
 from sandbox.testing import Expectation, ToolCall, Turn
-from tests.runtime.conftest import Harness
+from tests.agent.conftest import Harness
 
 from .conftest import RegistryServer
 

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from sandbox import _hardening
-from sandbox.runtime._env import skill_env
+from sandbox.agent._env import skill_env
 
 ROOT = Path(_hardening.__file__).resolve().parents[1]
 HARDENING = str(Path(_hardening.__file__).resolve())

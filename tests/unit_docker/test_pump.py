@@ -59,7 +59,7 @@ def test_standard_run_is_stored_and_emitted_in_order(tmp_path: Path) -> None:
 
 
 def test_exit_codes_match_the_native_runtime() -> None:
-    from sandbox.runtime import exit_code_for
+    from sandbox.agent import exit_code_for
 
     assert EXIT_BY_TERMINAL["completeRun"] == exit_code_for("completed")
     assert EXIT_BY_TERMINAL["stopRunByInteractiveTool"] == exit_code_for("interactive")

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
+    from sandbox.agent._job import Interrupt, RuntimeTuning
     from sandbox.events import Checkpoint, EventBase
     from sandbox.jobs import JobStore
     from sandbox.options import RunOptions
-    from sandbox.runtime._job import Interrupt, RuntimeTuning
 
 __all__ = ["DEFAULT_STORE", "exit_code_for", "load_checkpoint", "run_native", "run_native_async"]
 
@@ -82,7 +82,7 @@ async def run_native_async(
 ) -> int:
     """Async twin of `run_native` without signal handling: cancelling it stops the run cleanly
     (a `stopRunByError` "Interrupted" checkpoint is emitted and skills are closed) and re-raises."""
-    from sandbox.runtime._job import run_job
+    from sandbox.agent._job import run_job
 
     outcome = await run_job(
         options,
@@ -109,7 +109,7 @@ def run_native(
     closed, and 130/143 is returned.
     """
     from sandbox._startup import resume_gc
-    from sandbox.runtime._job import Interrupt
+    from sandbox.agent._job import Interrupt
 
     resume_gc()  # start-up (imports) is over: collection back on, the start-up heap frozen
     interrupt = Interrupt()

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.agent.skills.mcp import McpSkill, SkillContext
 from sandbox.config import McpSseSkill
 from sandbox.events import EventBase
-from sandbox.runtime.skills.mcp import McpSkill, SkillContext
 
 PROBE = Path(__file__).parent / "fixtures" / "mcp_probe.py"
 

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import ToolError, UserError
 from sandbox._hardening import confined_command
+from sandbox.agent._env import skill_env
+from sandbox.agent.skills._skill import Skill, ToolOutput, ToolSpec
 from sandbox.events import (
     EventBase,
     ImageInlinePart,
@@ -37,8 +39,6 @@ from sandbox.events import (
     SkillStderr,
     TextPart,
 )
-from sandbox.runtime._env import skill_env
-from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec
 
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession

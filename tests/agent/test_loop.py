@@ -9,7 +9,7 @@ import pytest
 
 from sandbox._errors import UserError
 from sandbox.testing import Expectation, ToolCall, Turn
-from tests.runtime.conftest import Harness, host_env
+from tests.agent.conftest import Harness, host_env
 
 EXPERT = """
 [experts."main"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from sandbox.testing import ErrorSpec, Turn
-from tests.runtime.conftest import Harness
+from tests.agent.conftest import Harness
 
 SIMPLE = '[experts."main"]\ninstruction = "x"\n'
 

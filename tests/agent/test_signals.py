@@ -14,7 +14,7 @@ import pytest
 
 from sandbox.jobs import JobStore, resolve_checkpoint
 from sandbox.testing import Expectation, ToolCall, Turn
-from tests.runtime.conftest import Harness
+from tests.agent.conftest import Harness
 
 RUNNER = Path(__file__).parent / "fixtures" / "run_expert.py"
 PROBE = Path(__file__).parent / "fixtures" / "mcp_probe.py"

@@ -20,8 +20,8 @@ from typing import Any
 
 from sandbox._errors import ToolError
 from sandbox._hardening import LAUNCHER, confined_command
-from sandbox.runtime._env import filtered_env
-from sandbox.runtime.skills.builtin._paths import Workspace
+from sandbox.agent._env import filtered_env
+from sandbox.agent.skills.builtin._paths import Workspace
 
 __all__ = ["EXEC_SCHEMA", "run_exec"]
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from sandbox.runtime._env import PROTECTED_ENV_VARS, filtered_env, skill_env
-from sandbox.runtime.skills.builtin import BaseSkill
+from sandbox.agent._env import PROTECTED_ENV_VARS, filtered_env, skill_env
+from sandbox.agent.skills.builtin import BaseSkill
 
 
 def call(skill: BaseSkill, tool: str, **args: Any) -> tuple[str, bool]:

@@ -10,7 +10,7 @@ import pytest
 
 from sandbox._errors import ToolError, UserError
 from sandbox.testing import Expectation, ToolCall, Turn
-from tests.runtime.conftest import Harness, host_env
+from tests.agent.conftest import Harness, host_env
 
 PROBE = Path(__file__).parent / "fixtures" / "mcp_probe.py"
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from sandbox._errors import ToolError
-from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec
-from sandbox.runtime.skills.builtin._exec import EXEC_SCHEMA, run_exec
-from sandbox.runtime.skills.builtin._fs import FS_TOOLS
-from sandbox.runtime.skills.builtin._paths import PathDeniedError, Workspace
+from sandbox.agent.skills._skill import Skill, ToolOutput, ToolSpec
+from sandbox.agent.skills.builtin._exec import EXEC_SCHEMA, run_exec
+from sandbox.agent.skills.builtin._fs import FS_TOOLS
+from sandbox.agent.skills.builtin._paths import PathDeniedError, Workspace
 
 __all__ = ["BASE_SKILL_NAME", "BaseSkill", "PathDeniedError", "Workspace"]
 

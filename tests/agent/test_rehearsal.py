@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from sandbox.agent import models
+from sandbox.agent.models._rehearsal import REHEARSED_PROVIDERS, rehearse
 from sandbox.config import PerstackConfig
-from sandbox.runtime import models
-from sandbox.runtime.models._rehearsal import REHEARSED_PROVIDERS, rehearse
 
 from .conftest import Harness
 

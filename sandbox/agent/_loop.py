@@ -28,6 +28,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from sandbox._errors import UserError
+from sandbox.agent._generate import GenerationError, Generator
+from sandbox.agent.skills import SkillSet
+from sandbox.agent.skills.builtin import BASE_SKILL_NAME
+from sandbox.agent.skills.delegate import DelegateSkill
 from sandbox.events import (
     AttemptCompletion,
     CallDelegate,
@@ -66,14 +70,10 @@ from sandbox.events import (
     create_id,
     now_ms,
 )
-from sandbox.runtime._generate import GenerationError, Generator
-from sandbox.runtime.skills import SkillSet
-from sandbox.runtime.skills.builtin import BASE_SKILL_NAME
-from sandbox.runtime.skills.delegate import DelegateSkill
 
 if TYPE_CHECKING:
+    from sandbox.agent._job import Job
     from sandbox.config import Expert
-    from sandbox.runtime._job import Job
 
 __all__ = ["Outcome", "Run", "expert_ref"]
 
@@ -511,7 +511,7 @@ class Run:
 
 
 def _expert_message(response: Any) -> ExpertMessage:
-    from sandbox.runtime._messages import expert_message_from_response
+    from sandbox.agent._messages import expert_message_from_response
 
     return expert_message_from_response(response)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from sandbox.agent.skills._skill import Skill
 from sandbox.events import InstructionMessage, TextPart
-from sandbox.runtime.skills._skill import Skill
 
 __all__ = ["instruction_message"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.testing import Expectation, ToolCall, Turn
-from tests.runtime.conftest import Harness, host_env
+from tests.agent.conftest import Harness, host_env
 
 pytestmark = pytest.mark.slow
 

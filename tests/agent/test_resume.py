@@ -8,10 +8,10 @@ import json
 import pytest
 
 from sandbox._errors import UserError
+from sandbox.agent import load_checkpoint
 from sandbox.jobs import JobStore
-from sandbox.runtime import load_checkpoint
 from sandbox.testing import Expectation, ToolCall, Turn
-from tests.runtime.conftest import Harness
+from tests.agent.conftest import Harness
 
 ASKING = """
 [experts."main"]

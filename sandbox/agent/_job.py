@@ -16,6 +16,17 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import UserError
 from sandbox._version import __version__
+from sandbox.agent._generate import RetryPolicy
+from sandbox.agent._loop import (
+    Outcome,
+    Run,
+    expert_ref,
+    new_user_message,
+    parse_interactive_answer,
+    resume_state,
+)
+from sandbox.agent._prompt import instruction_message
+from sandbox.agent.skills import SkillContext, SkillPool, SkillSet, build_skill_set
 from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 from sandbox.events import (
     Checkpoint,
@@ -31,17 +42,6 @@ from sandbox.events import (
     create_id,
     now_ms,
 )
-from sandbox.runtime._generate import RetryPolicy
-from sandbox.runtime._loop import (
-    Outcome,
-    Run,
-    expert_ref,
-    new_user_message,
-    parse_interactive_answer,
-    resume_state,
-)
-from sandbox.runtime._prompt import instruction_message
-from sandbox.runtime.skills import SkillContext, SkillPool, SkillSet, build_skill_set
 from sandbox.settings import ResolvedSettings, resolve_settings
 
 if TYPE_CHECKING:
@@ -220,7 +220,7 @@ class Job:
 
 
 def _build_model(settings: ResolvedSettings, env: dict[str, str], tuning: RuntimeTuning) -> tuple[Any, Any]:
-    from sandbox.runtime.models import build_model, build_model_settings
+    from sandbox.agent.models import build_model, build_model_settings
 
     timeout_s = settings.timeout_ms / 1000
     model_settings = build_model_settings(
@@ -336,7 +336,7 @@ async def run_job(
 
 
 async def _shutdown(job: Job) -> None:
-    from sandbox.runtime.models import aclose_model
+    from sandbox.agent.models import aclose_model
 
     await job.pool.close_all()
     await aclose_model(job.model)

@@ -10,7 +10,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sandbox._errors import UserError
-from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec
+from sandbox.agent.skills._skill import Skill, ToolOutput, ToolSpec
 
 if TYPE_CHECKING:
     from sandbox.config import InteractiveSkill as InteractiveSkillConfig

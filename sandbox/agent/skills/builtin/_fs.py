@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from sandbox._errors import ToolError
-from sandbox.runtime.skills.builtin._paths import Workspace
+from sandbox.agent.skills.builtin._paths import Workspace
 
 __all__ = ["FS_TOOLS"]
 

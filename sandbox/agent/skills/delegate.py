@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec
+from sandbox.agent.skills._skill import Skill, ToolOutput, ToolSpec
 
 __all__ = ["DelegateSkill", "delegate_skill_name", "delegate_tool_name"]
 

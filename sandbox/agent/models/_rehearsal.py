@@ -170,11 +170,11 @@ def rehearse(config: PerstackConfig, provider: str, model: str | None = None) ->
 
 
 async def _rehearse(config: PerstackConfig, provider: str, model: str, tmp: Path, done: Rehearsal) -> None:
+    from sandbox.agent import run_native_async
+    from sandbox.agent.models import offer_http_client
     from sandbox.config import Expert, ProviderConfig, provider_spec
     from sandbox.events import JsonlWriter
     from sandbox.options import RunOptions
-    from sandbox.runtime import run_native_async
-    from sandbox.runtime.models import offer_http_client
 
     setting = dict(config.provider.setting) if config.provider else {}
     env = {name: "rehearsal" for name in provider_spec(provider).missing_env(setting, {})}

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
+from sandbox.agent import run_native
+from sandbox.agent._job import RuntimeTuning
 from sandbox.config import PerstackConfig
 from sandbox.events import EventBase
 from sandbox.jobs import JobStore
 from sandbox.options import RunOptions
-from sandbox.runtime import run_native
-from sandbox.runtime._job import RuntimeTuning
 from sandbox.testing import ScriptedLLMServer
 
 FAST = RuntimeTuning(backoff_base_s=0.01, backoff_max_s=0.05)

@@ -15,6 +15,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from sandbox.agent._messages import to_model_messages, usage_from
+from sandbox.agent.skills._skill import ToolSpec
 from sandbox.events import (
     CheckpointError,
     CompleteStreamingReasoning,
@@ -27,8 +29,6 @@ from sandbox.events import (
     StreamRunResult,
     Usage,
 )
-from sandbox.runtime._messages import to_model_messages, usage_from
-from sandbox.runtime.skills._skill import ToolSpec
 
 if TYPE_CHECKING:
     from pydantic_ai.messages import ModelResponse

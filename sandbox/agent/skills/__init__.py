@@ -14,13 +14,13 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from sandbox._errors import UserError
+from sandbox.agent.skills._skill import Skill, ToolOutput, ToolSpec, apply_pick_omit
+from sandbox.agent.skills.builtin import BASE_SKILL_NAME, BaseSkill
+from sandbox.agent.skills.delegate import DelegateSkill, delegate_skill_name, delegate_tool_name
+from sandbox.agent.skills.interactive import InteractiveSkill
+from sandbox.agent.skills.mcp import McpSkill, SkillContext
 from sandbox.config import InteractiveSkill as InteractiveSkillConfig
 from sandbox.config import McpStdioSkill
-from sandbox.runtime.skills._skill import Skill, ToolOutput, ToolSpec, apply_pick_omit
-from sandbox.runtime.skills.builtin import BASE_SKILL_NAME, BaseSkill
-from sandbox.runtime.skills.delegate import DelegateSkill, delegate_skill_name, delegate_tool_name
-from sandbox.runtime.skills.interactive import InteractiveSkill
-from sandbox.runtime.skills.mcp import McpSkill, SkillContext
 
 if TYPE_CHECKING:
     from sandbox.config import Expert, PerstackConfig
