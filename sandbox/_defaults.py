@@ -1,7 +1,7 @@
 """The defaults table: what a run uses when neither the command line nor perstack.toml says.
 
 Why a module of its own that imports nothing: every runtime reads these (through `sandbox.settings`, which
-applies them), never as literals of its own, and the Expert container's entry (`sandbox.cli._container`)
+applies them), never as literals of its own, and the Expert container's entry (`sandbox.container_entry`)
 needs the provider default before pydantic and the config models have loaded, to start the provider's
 imports early. The public names are `sandbox.config`'s (`DEFAULT_MODEL`, ...) and `sandbox.settings`'s.
 """

@@ -2,16 +2,18 @@
 
 Entry points (see docs/runtime.md for the full contract)::
 
-    run_native(options, emit, *, store=DEFAULT_STORE, initial_checkpoint=None) -> int
-    await run_native_async(options, emit, *, store=DEFAULT_STORE, initial_checkpoint=None) -> int
+    run_native(options, emit, *, store=DEFAULT_STORE, initial_checkpoint=None, request=None) -> int
+    await run_native_async(options, emit, ...) -> int  # the same arguments
     load_checkpoint(path) -> Checkpoint
 
 `emit` receives every event (the CLI writes them as JSONL on stdout). Job files are written through
 `sandbox.jobs.JobStore` (`options.jobs_dir` by default); `store=None` disables storage (the docker executor
 stores events on the host instead) and `initial_checkpoint` starts from a given checkpoint (a file the
-host mounted) instead of looking one up. Exit codes: 0 for `completeRun` or a stop awaiting input, 1 for
-`stopRunByError`/`stopRunByExceededMaxSteps`, 130/143 after SIGINT/SIGTERM (skills closed, last checkpoint
-written). Bad input (unknown Expert, missing key, no checkpoint) raises `sandbox.UserError` before any run.
+host mounted) instead of looking one up. `request`: the run already resolved (`sandbox.request.RunRequest`;
+inside the sandbox, the one the host resolved and sent on stdin), so nothing is resolved again. Exit codes:
+0 for `completeRun` or a stop awaiting input, 1 for `stopRunByError`/`stopRunByExceededMaxSteps`, 130/143
+after SIGINT/SIGTERM (skills closed, last checkpoint written). Bad input (unknown Expert, missing key, no
+checkpoint) raises `sandbox.UserError` before any run.
 
 This module imports nothing heavy: pydantic-ai, the SDKs and the MCP SDK load when a run starts.
 """
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from sandbox.events import Checkpoint, EventBase
     from sandbox.jobs import JobStore
     from sandbox.options import RunOptions
+    from sandbox.request import RunRequest
 
 __all__ = ["DEFAULT_STORE", "exit_code_for", "load_checkpoint", "run_native", "run_native_async"]
 
@@ -77,6 +80,7 @@ async def run_native_async(
     *,
     store: JobStore | Any | None = DEFAULT_STORE,
     initial_checkpoint: Checkpoint | None = None,
+    request: RunRequest | None = None,
     tuning: RuntimeTuning | None = None,
     interrupt: Interrupt | None = None,
 ) -> int:
@@ -89,6 +93,7 @@ async def run_native_async(
         emit,
         store=_store_for(options, store),
         initial_checkpoint=initial_checkpoint,
+        request=request,
         tuning=tuning,
         interrupt=interrupt,
     )
@@ -101,6 +106,7 @@ def run_native(
     *,
     store: JobStore | Any | None = DEFAULT_STORE,
     initial_checkpoint: Checkpoint | None = None,
+    request: RunRequest | None = None,
     tuning: RuntimeTuning | None = None,
 ) -> int:
     """Run one Expert to completion (or a stop) in a fresh event loop and return the exit code.
@@ -137,6 +143,7 @@ def run_native(
                 emit,
                 store=store,
                 initial_checkpoint=initial_checkpoint,
+                request=request,
                 tuning=tuning,
                 interrupt=interrupt,
             )

@@ -27,7 +27,6 @@ from sandbox.agent._loop import (
 )
 from sandbox.agent._prompt import instruction_message
 from sandbox.agent.skills import SkillContext, SkillPool, SkillSet, build_skill_set
-from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 from sandbox.events import (
     Checkpoint,
     DelegatedBy,
@@ -42,7 +41,8 @@ from sandbox.events import (
     create_id,
     now_ms,
 )
-from sandbox.settings import ResolvedSettings, resolve_settings
+from sandbox.request import RunRequest, build_run_setting, resolve_run
+from sandbox.settings import ResolvedSettings
 
 if TYPE_CHECKING:
     from pydantic_ai.models import Model
@@ -75,7 +75,7 @@ class Job:
     def __init__(
         self,
         options: RunOptions,
-        settings: ResolvedSettings,
+        request: RunRequest,
         *,
         job_id: str,
         emit: Callable[[EventBase], None],
@@ -88,7 +88,8 @@ class Job:
     ) -> None:
         self.options = options
         self.config: PerstackConfig = options.config
-        self.settings = settings
+        self.request = request
+        self.settings: ResolvedSettings = request.settings
         self.job_id = job_id
         self._emit = emit
         self.store = store
@@ -131,30 +132,8 @@ class Job:
         )
 
     def run_setting(self, run_id: str, expert_key: str, run_input: RunInput) -> RunSetting:
-        s = self.settings
-        now = now_ms()
-        return RunSetting(
-            model=s.model,
-            provider_config={"providerName": s.provider, **s.provider_setting},
-            job_id=self.job_id,
-            run_id=run_id,
-            expert_key=expert_key,
-            input=run_input,
-            experts={
-                k: e.model_dump(mode="json", by_alias=True, exclude_none=True)
-                for k, e in self.config.experts.items()
-            },
-            reasoning_budget=s.reasoning_budget,
-            max_steps=s.max_steps,
-            max_retries=s.max_retries,
-            timeout=s.timeout_ms,
-            started_at=now,
-            updated_at=now,
-            perstack_api_base_url=self.config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL,
-            perstack_base_skill_command=list(self.config.perstack_base_skill_command or []) or None,
-            env=self.env,
-            temperature=s.temperature,
-            verbose=self.options.verbose or None,
+        return build_run_setting(
+            self.request, self.config, run_id=run_id, expert_key=expert_key, run_input=run_input, env=self.env
         )
 
     async def skills_for(self, expert_key: str, run_id: str, *, coordinator: bool) -> SkillSet:
@@ -236,53 +215,34 @@ def _build_model(settings: ResolvedSettings, env: dict[str, str], tuning: Runtim
     ), model_settings
 
 
-def _starting_checkpoint(
-    options: RunOptions, store: JobStore | None, initial: Checkpoint | None
-) -> Checkpoint | None:
-    if initial is not None:
-        if initial.expert.key != options.expert_key:
-            key, wanted = initial.expert.key, options.expert_key
-            raise UserError(f"Checkpoint expert key {key} does not match input expert key {wanted}")
-        return initial
-    if not (options.continue_latest or options.continue_job or options.resume_from):
-        return None
-    from sandbox.jobs import JobStore as _Store
-    from sandbox.jobs import resolve_checkpoint
-
-    return resolve_checkpoint(
-        store or _Store(options.jobs_dir),
-        expert_key=options.expert_key,
-        continue_latest=options.continue_latest,
-        continue_job=options.continue_job,
-        resume_from=options.resume_from,
-    )
-
-
 async def run_job(
     options: RunOptions,
     emit: Callable[[EventBase], None],
     *,
     store: JobStore | None,
     initial_checkpoint: Checkpoint | None = None,
+    request: RunRequest | None = None,
     tuning: RuntimeTuning | None = None,
     interrupt: Interrupt | None = None,
 ) -> Outcome:
-    """Run the coordinator to a terminal event. Raises `UserError` for bad input before any run starts."""
+    """Run the coordinator to a terminal event. Raises `UserError` for bad input before any run starts.
+
+    `request`: the run as the host resolved it (`sandbox.request`; in the container it came on stdin);
+    when None it is resolved here from `options`, starting from `initial_checkpoint` if one is given.
+    """
     tuning = tuning or RuntimeTuning()
-    settings = resolve_settings(options)
-    expert_key = options.expert_key
-    start = _starting_checkpoint(options, store, initial_checkpoint)
-    job_id = start.job_id if start is not None else (options.job_id or create_id())
+    if request is None:
+        request = resolve_run(options, store, checkpoint=initial_checkpoint)
+    settings = request.settings
+    expert_key = request.expert_key
+    start = request.checkpoint
+    job_id = request.job_id
     run_id = create_id()
 
     answer: InteractiveToolCallResult | None = None
-    if start is not None and start.status in ("stoppedByInteractiveTool", "stoppedByDelegate"):
-        if options.interactive_result is not None:
-            answer = parse_interactive_answer(options.interactive_result, start)
-        elif start.status == "stoppedByInteractiveTool":
-            raise UserError("The checkpoint awaits an interactive tool result: pass it with -i")
-    elif options.query is None and options.interactive_result is None:
-        raise UserError("A query is required")
+    resumable = start is not None and start.status in ("stoppedByInteractiveTool", "stoppedByDelegate")
+    if start is not None and resumable and request.interactive_result is not None:
+        answer = parse_interactive_answer(request.interactive_result, start)
 
     # Job config must exist before the model, so a bad expert key fails fast.
     if expert_key not in options.config.experts:
@@ -297,7 +257,7 @@ async def run_job(
     )
     job = Job(
         options,
-        settings,
+        request,
         job_id=job_id,
         emit=emit,
         store=store,
@@ -307,7 +267,7 @@ async def run_job(
         steps_taken=start.step_number if start is not None else 0,
         interrupt=interrupt,
     )
-    query = options.query if answer is None else None
+    query = request.query if answer is None else None
     job.emit(
         InitializeRuntime(
             job_id=job_id,
@@ -321,7 +281,7 @@ async def run_job(
             max_steps=settings.max_steps,
             max_retries=settings.max_retries,
             timeout=settings.timeout_ms,
-            query=query if query is not None else options.interactive_result,
+            query=query if query is not None else request.interactive_result,
             interactive_tool_call=InteractiveToolCallRef(
                 tool_name=answer.tool_name, tool_call_id=answer.tool_call_id, text=answer.text
             )

@@ -5,7 +5,7 @@ per problem. SANDBOX_DEBUG=1 shows tracebacks.
 
 Why the app is not imported here: the Expert container's entry point (`sandbox internal container-run`)
 runs on every sandbox start, and the Typer app with all its command modules costs it ~0.1 s it does not
-need; `main` sends it straight to `sandbox.cli._container`. `sandbox.cli.app` still works (loaded on first
+need; `main` sends it straight to `sandbox.container_entry`. `sandbox.cli.app` still works (loaded on first
 use).
 """
 
@@ -40,7 +40,7 @@ def main() -> None:
     skip_unused_modules()
     argv = sys.argv[1:]
     if argv[:2] == ["internal", "container-run"]:
-        from ._container import main as container_main
+        from sandbox.container_entry import main as container_main
 
         container_main(argv[2:])
     code = _main()

@@ -30,14 +30,13 @@ def lock_skills(
     "container-run", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
 )
 def container_run(ctx: typer.Context) -> None:
-    """Entry point of the Expert container.
+    """Entry point of the Expert container (`sandbox.container_entry`).
 
-    Reads one JSON document from stdin: `{"env": {NAME: value}, "checkpoint": {...} | null, "eventKey": hex}`
-    (the key signs every event line written to stdout, `sandbox._wire`). Secret values
-    travel this way so that they never appear in argv, `docker inspect`, image layers or rendered files.
-    The remaining arguments are `sandbox run` arguments. With `--standby` (a sandbox made by `sandbox warm`)
-    the run's arguments come in the same JSON line, as `"args"`, once a run claims it.
+    Reads one JSON line from stdin, `{"run": {...}, "env": {NAME: value}, "eventKey": hex}`: the run the
+    host resolved (`sandbox.request.RunRequest`), the secret values (never in argv, `docker inspect`, image
+    layers or rendered files) and the key that signs every event line written to stdout (`sandbox._wire`).
+    Arguments are start-up hints only: `--provider P`, and `--standby --idle S` for `sandbox warm`.
     """
-    from sandbox.cli._container import main
+    from sandbox.container_entry import main
 
     main(list(ctx.args))

@@ -195,10 +195,10 @@ def run_command(
             )
         )
         return
-    # The native runtime needs the provider's variables here; the docker executor reports them itself
-    # (before building), and each CLI runtime checks its own credentials.
-    if rt == "perstack" and plan.env.missing:
-        abort("missing required environment variables: " + ", ".join(plan.env.missing))
+    # The native runtime needs the plan's variables here; the docker executor checks the same way
+    # (`EnvPlan.values`, before building), and each CLI runtime checks its own credentials.
+    if rt == "perstack":
+        plan.env.values(env_map)
     if rt == "docker":
         check_accepted_policy(
             prepared, expert, flags=flags, env_path=env_path, env_names=env, accept=accept_policy

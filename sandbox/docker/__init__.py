@@ -40,7 +40,7 @@ from ._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, NullReporter, TeeReporter
 from ._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
 from ._pump import EventPump
-from ._run import DockerSettings, container_args, create_network, read_ca_bundle, run_in_docker, secret_values
+from ._run import DockerSettings, create_network, expert_command, read_ca_bundle, run_in_docker, secret_values
 from ._standby import READY_LINE, StandbyPool
 from ._subnet import host_routes, pick_subnet
 from ._user import UserChoice, resolve_user
@@ -88,9 +88,9 @@ __all__ = [
     "UserChoice",
     "can_mount",
     "collect_leftovers",
-    "container_args",
     "create_network",
     "ensure_images",
+    "expert_command",
     "format_skills",
     "host_routes",
     "is_proxy_ready_line",

@@ -29,7 +29,6 @@ stored, so `--continue` works after Ctrl-C) and kills it after a short grace; a 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import queue
 import shutil
@@ -46,7 +45,6 @@ from typing import IO, Any
 from sandbox._errors import DockerError, RunError, SandboxError, UserError
 from sandbox._startup import resume_gc
 from sandbox._wire import WireReader, new_key
-from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 from sandbox.events import (
     Checkpoint,
     DockerBuildProgress,
@@ -57,14 +55,13 @@ from sandbox.events import (
     RunInput,
     RunSetting,
     create_id,
-    now_ms,
 )
-from sandbox.jobs import JobStore, resolve_checkpoint
+from sandbox.jobs import JobStore
 from sandbox.options import RunOptions
 from sandbox.plan import SandboxPlan
 from sandbox.render import RenderedContext, RunSite
+from sandbox.request import RunRequest, WirePayload, build_run_setting, resolve_run
 from sandbox.resolve import read_ca_bundle, resolve_sandbox
-from sandbox.settings import resolve_settings
 from sandbox.steering_guard import SteeringGuard, check_records
 
 from ._backend import (
@@ -100,7 +97,7 @@ from ._user import resolve_user
 from ._workspace_mount import nosuid_workspace, release_mounts
 from ._workspace_scan import report_lines, scan_workspace
 
-__all__ = ["DockerSettings", "Hidden", "container_args", "read_ca_bundle", "run_in_docker", "secret_values"]
+__all__ = ["DockerSettings", "Hidden", "expert_command", "read_ca_bundle", "run_in_docker", "secret_values"]
 
 _SUBNET_ATTEMPTS = 6
 _GC_GRACE_S = 600  # how long after its wall-clock guard a dead run's objects are certainly garbage
@@ -162,41 +159,17 @@ def _user(settings: DockerSettings, env: Mapping[str, str], workspace: Path | No
 
 
 def secret_values(plan: SandboxPlan, env: Mapping[str, str]) -> dict[str, str]:
-    """The values of exactly the plan's variables; every missing required one in one UserError."""
-    missing = [name for name in plan.env.required if not env.get(name)]
-    if missing:
-        raise UserError(
-            "missing required environment variables: "
-            + ", ".join(missing)
-            + " (set them in the environment or an env file, e.g. .env)"
-        )
-    names = [*plan.env.required, *plan.env.optional]
-    return {name: env[name] for name in names if env.get(name)}
+    """The values of exactly the plan's variables (`EnvPlan.values`, the one missing-env check)."""
+    return plan.env.values(env)
 
 
-def container_args(options: RunOptions, job_id: str, *, deadline: float | None = None) -> list[str]:
-    """The `sandbox internal container-run` arguments for this run (everything but secrets)."""
-    args = [options.expert_key]
-    if options.query is not None:
-        args.append(options.query)
-    pairs: list[tuple[str, object]] = [
-        ("--provider", options.provider),
-        ("--model", options.model),
-        ("--temperature", options.temperature),
-        ("--reasoning-budget", options.reasoning_budget),
-        ("--max-steps", options.max_steps),
-        ("--max-retries", options.max_retries),
-        ("--timeout", options.timeout_ms),
-        ("--job-id", job_id),
-        ("-i", options.interactive_result),
-        ("--deadline", int(deadline) if deadline is not None else None),
-    ]
-    for flag, value in pairs:
-        if value is not None:
-            args += [flag, str(value)]
-    if options.verbose:
-        args.append("--verbose")
-    return args
+def expert_command(provider: str) -> tuple[str, ...]:
+    """The Expert container's arguments for a run: a start-up hint only (`sandbox.container_entry`).
+
+    The run itself (`sandbox.request.RunRequest`) goes to stdin with the secrets, so argv, `docker inspect`
+    and the container's command line say nothing about it beyond which provider SDK to import early.
+    """
+    return ("--provider", provider)
 
 
 @dataclass
@@ -247,6 +220,7 @@ class _DockerRun:
         self.feed: ProxyFeed | None = None
         self.store: JobStore | None = None
         self.checkpoint: Checkpoint | None = None
+        self._request: RunRequest | None = None  # resolved by `run`; a standby has none
         self.proxy_url: str | None = None
         self.wall_clock_s = 0.0
         self.marks: dict[str, float] = {}
@@ -259,6 +233,12 @@ class _DockerRun:
         self.scan_since: int | None = None  # the workspace scan after the run looks at what changed since
 
     # ------------------------------------------------------------------------------------------ plumbing
+
+    @property
+    def request(self) -> RunRequest:
+        """The run as resolved once on the host (`sandbox.request`); only `run` has one."""
+        assert self._request is not None, "the run is resolved at the start of run()"
+        return self._request
 
     @property
     def backend(self) -> ContainerBackend:
@@ -358,17 +338,10 @@ class _DockerRun:
         check_workspace(self.options.workspace, self.options.env)
         secrets = secret_values(self.plan, self.options.env)
         store = JobStore(self.options.jobs_dir)
-        checkpoint = resolve_checkpoint(
-            store,
-            expert_key=self.options.expert_key,
-            continue_latest=self.options.continue_latest,
-            continue_job=self.options.continue_job,
-            resume_from=self.options.resume_from,
-        )
-        self._check_resume(checkpoint)
-        self.job_id = checkpoint.job_id if checkpoint else (self.options.job_id or create_id())
+        request = resolve_run(self.options, store)
+        self._request, self.job_id, self.checkpoint = request, request.job_id, request.checkpoint
         self.run_id = self.host_run_id = create_id()
-        self.store, self.checkpoint = store, checkpoint
+        self.store = store
         self.feed = ProxyFeed()
         ca = self.resolved.ca_bundle
         uid, gid = _user(self.settings, self.options.env, self.options.workspace)
@@ -392,7 +365,7 @@ class _DockerRun:
         steering.begin(self.host_run_id)
         with guard:
             try:
-                code = self._run(store, checkpoint, secrets, ca=ca, uid=uid, gid=gid, connecting=connecting)
+                code = self._run(store, secrets, ca=ca, uid=uid, gid=gid, connecting=connecting)
             except (_Cancelled, BuildCancelled):
                 code = guard.exit_code or 130
             except SandboxError:
@@ -419,23 +392,9 @@ class _DockerRun:
             self.diag(change.describe())
         return bool(changes)
 
-    def _check_resume(self, checkpoint: Checkpoint | None) -> None:
-        """Fail before building when a resume cannot work (the same rules the runtime applies inside)."""
-        if checkpoint is None:
-            if self.options.query is None and self.options.interactive_result is None:
-                raise UserError("A query is required")
-            return
-        if checkpoint.status == "stoppedByInteractiveTool" and self.options.interactive_result is None:
-            raise UserError("The checkpoint awaits an interactive tool result: pass it with -i")
-        if (
-            checkpoint.status not in ("stoppedByInteractiveTool", "stoppedByDelegate")
-            and self.options.query is None
-        ):
-            raise UserError("A query is required")
-
     def _wall_clock(self) -> float:
         """`DockerSettings.wall_clock_s`, else the run's own (`ResolvedSettings.wall_clock_s`)."""
-        return self.settings.wall_clock_s or resolve_settings(self.options).wall_clock_s
+        return self.settings.wall_clock_s or self.request.settings.wall_clock_s
 
     def _build_sandbox(
         self, labels: Mapping[str, str], *, uid: int, gid: int, hidden: Hidden, connecting: Future[None]
@@ -535,7 +494,6 @@ class _DockerRun:
     def _run(
         self,
         store: JobStore,
-        checkpoint: Checkpoint | None,
         secrets: dict[str, str],
         *,
         ca: bytes | None,
@@ -550,11 +508,12 @@ class _DockerRun:
         hidden = _hidden_paths(options)
         # The per-run key the runtime signs its event lines with (`sandbox._wire`): on stdin only.
         event_key = new_key()
-        payload: dict[str, Any] = {
-            "env": secrets,
-            "checkpoint": checkpoint.model_dump(mode="json") if checkpoint else None,
-            "eventKey": event_key,
-        }
+
+        def payload(deadline: float) -> bytes:
+            """The stdin line: the run as resolved, with the container's own deadline, and its secrets."""
+            run = self.request.model_copy(update={"deadline": deadline})
+            return WirePayload(run=run, env=secrets, event_key=event_key).to_line()
+
         gc: Future[Any] | None = None
         if self.settings.collect_garbage:
             gc = self.pool.submit(self._collect_garbage, connecting)
@@ -571,11 +530,9 @@ class _DockerRun:
             # matters when the host process is gone.
             deadline = time.time() + wall + min(30.0, wall)
             self.proxy_url = compose.services["expert"].environment.get("SANDBOX_PROXY_URL")
-            expert_spec = _with_command(
-                compose.services["expert"], container_args(options, self.job_id, deadline=deadline)
-            )
+            expert_spec = _with_command(compose.services["expert"], expert_command(self.plan.provider))
             self._watch_quota()
-            expert_stream = self._up(compose.services["proxy"], expert_spec, payload)
+            expert_stream = self._up(compose.services["proxy"], expert_spec, payload(deadline))
             env_names = list(expert_spec.environment)
         self.mark("started")
         resume_gc()  # the host's start-up (SDK, config, plan, render imports) is over
@@ -638,9 +595,9 @@ class _DockerRun:
         return None
 
     def _take_over(
-        self, record: StandbyRecord, payload: dict[str, Any], wall: float
+        self, record: StandbyRecord, payload: Callable[[float], bytes], wall: float
     ) -> tuple[AttachedStream, list[str]]:
-        """Attach to a claimed standby and hand it the run: arguments, secrets and checkpoint on stdin."""
+        """Attach to a claimed standby and hand it the run on stdin: the same line a fresh container gets."""
         backend = self.backend
         self.proxy_url = record.proxy_url
         deadline = time.time() + wall + min(30.0, wall)
@@ -650,8 +607,7 @@ class _DockerRun:
         proxy = attaching.result()
         self.streams.append(proxy)
         self._thread(lambda: self._read_proxy(proxy), "sandbox-proxy-log")
-        job = {"args": container_args(self.options, self.job_id, deadline=deadline), **payload}
-        stream.send((json.dumps(job, separators=(",", ":")) + "\n").encode())
+        stream.send(payload(deadline))
         self.status("expert", "running", f"standby {record.id}")
         return stream, list(record.env_names)
 
@@ -796,12 +752,10 @@ class _DockerRun:
             with contextlib.suppress(DockerError):
                 future.result()
 
-    def _up(
-        self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec, payload: Mapping[str, Any]
-    ) -> AttachedStream:
+    def _up(self, proxy_spec: ContainerSpec, expert_spec: ContainerSpec, payload: bytes) -> AttachedStream:
         """Start both containers and hand the Expert its one stdin line (then EOF)."""
         stream = self._start_containers(proxy_spec, expert_spec, stdin=True, proxy_log=True)
-        stream.send((json.dumps(payload, separators=(",", ":")) + "\n").encode())
+        stream.send(payload)
         stream.close_stdin()
         return stream
 
@@ -908,40 +862,24 @@ class _DockerRun:
         run_id: str,
         expert_key: str,
         text: str | None,
-        init: InitializeRuntime | None,
         *,
         env_names: list[str],
         checkpoint_answer: InteractiveToolCallResult | None,
     ) -> RunSetting:
-        settings = resolve_settings(self.options)
-        config = self.options.config
-        now = now_ms()
-        return RunSetting(
-            model=init.model if init else settings.model,
-            provider_config={"providerName": settings.provider, **settings.provider_setting},
-            job_id=self.job_id,
+        """What the container's run `run_id` was started with: the request it was sent, so nothing here
+        is resolved again (`sandbox.request.build_run_setting`, the runtime's own builder)."""
+        return build_run_setting(
+            self.request,
+            self.options.config,
             run_id=run_id,
             expert_key=expert_key,
-            input=RunInput(
+            run_input=RunInput(
                 text=text if checkpoint_answer is None else None,
                 interactive_tool_call_result=checkpoint_answer,
             ),
-            experts={
-                k: config.experts[k].model_dump(mode="json", by_alias=True, exclude_none=True)
-                for k in self.plan.experts
-                if k in config.experts
-            },
-            reasoning_budget=settings.reasoning_budget,
-            max_steps=init.max_steps if init and init.max_steps is not None else settings.max_steps,
-            max_retries=init.max_retries if init else settings.max_retries,
-            timeout=init.timeout if init else settings.timeout_ms,
-            started_at=now,
-            updated_at=now,
-            perstack_api_base_url=config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL,
-            env={name: "" for name in env_names},
+            env=dict.fromkeys(env_names, ""),
+            experts=self.plan.experts,
             proxy_url=self.proxy_url,
-            verbose=self.options.verbose or None,
-            temperature=settings.temperature,
         )
 
     def _pump(
@@ -959,7 +897,6 @@ class _DockerRun:
                 run_id,
                 expert_key,
                 text,
-                init,
                 env_names=env_names,
                 checkpoint_answer=answer if init else None,
             )
@@ -1247,7 +1184,7 @@ def _hidden_paths(options: RunOptions) -> Hidden:
     return Hidden(dirs=dirs, files=files)
 
 
-def _with_command(spec: ContainerSpec, command: list[str]) -> ContainerSpec:
+def _with_command(spec: ContainerSpec, command: Sequence[str]) -> ContainerSpec:
     return replace(spec, command=tuple(command))
 
 

@@ -7,6 +7,8 @@ it. It is pure data: computing it touches neither Docker nor the network.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = ["EnvPlan", "Limits", "NetworkPlan", "PackagePlan", "SandboxPlan", "SkillPlan"]
@@ -29,6 +31,24 @@ class EnvPlan(_Frozen):
     required: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     missing: tuple[str, ...] = Field(default=(), description="required names with no value on this host")
+
+    def values(self, env: Mapping[str, str]) -> dict[str, str]:
+        """The values of exactly these variables from `env`; every missing required one in one `UserError`.
+
+        The one missing-env check of a run: the required names already hold the provider's (its spec) and
+        every skill's `requiredEnv` (`compute_plan`), so the native runtime on the host and the docker
+        executor refuse alike, with one message, before anything starts.
+        """
+        from sandbox._errors import UserError
+
+        missing = [name for name in self.required if not env.get(name)]
+        if missing:
+            raise UserError(
+                "missing required environment variables: "
+                + ", ".join(missing)
+                + " (set them in the environment or an env file, e.g. .env)"
+            )
+        return {name: env[name] for name in (*self.required, *self.optional) if env.get(name)}
 
 
 class Limits(_Frozen):

@@ -55,7 +55,7 @@ def test_container_run_takes_the_fast_path(tmp_path: Path) -> None:
     )
     env = {**os.environ, "SANDBOX_CONFIG": str(config)}
     code = (
-        "import sys; sys.argv = ['sandbox', 'internal', 'container-run', 'a']\n"
+        "import sys; sys.argv = ['sandbox', 'internal', 'container-run', '--provider', 'anthropic']\n"
         "import os; real_exit = os._exit\n"
         "def spy(code):\n"
         "    print('typer' in sys.modules, file=sys.stderr, flush=True); real_exit(code)\n"

@@ -26,6 +26,8 @@ from typer.testing import CliRunner
 
 from sandbox.docker._testkit import Harness, base_env, module_harness
 from sandbox.jobs import JobStore
+from sandbox.request import RunRequest, WirePayload
+from sandbox.settings import ResolvedSettings
 from sandbox.testing import ToolCall, Turn
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -144,7 +146,7 @@ def test_sigkill_leaves_labelled_leftovers_that_clean_removes(
 
 
 def test_the_container_stops_itself_at_its_deadline(harness: Harness, tmp_path: Path) -> None:
-    """`container-run --deadline` with no host attached: the run is stopped at the deadline by itself.
+    """A request's `deadline` with no host attached: the run is stopped at the deadline by itself.
 
     The proxy address points nowhere, so without the deadline the process would wait 30 s for it.
     """
@@ -156,13 +158,20 @@ def test_the_container_stops_itself_at_its_deadline(harness: Harness, tmp_path: 
     config.chmod(0o755)
     (config / "perstack.json").chmod(0o644)
     deadline = int(time.time()) + 4
+    request = RunRequest(
+        expert_key="slow",
+        query="hi",
+        job_id="j",
+        settings=ResolvedSettings(provider="anthropic"),
+        deadline=deadline,
+    )
     started = time.monotonic()
     proc = subprocess.run(
         ["docker", "run", "-i", "--rm", "--network", "none", "--read-only", "--tmpfs", "/tmp",
          "-e", "SANDBOX_PROXY_URL=http://10.255.255.1:3128",
          "-e", "SANDBOX_CONFIG=/sandbox/expert/perstack.json",
-         "-v", f"{config}:/sandbox/expert:ro", image, "slow", "hi", "--deadline", str(deadline)],
-        input=json.dumps({"env": {}, "eventKey": "ab" * 32}) + "\n",
+         "-v", f"{config}:/sandbox/expert:ro", image],
+        input=WirePayload(run=request, event_key="ab" * 32).to_line().decode(),
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     elapsed = time.monotonic() - started

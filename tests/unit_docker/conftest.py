@@ -1,8 +1,8 @@
 """Helpers for executor unit tests: a config, a plan, options, and fake Expert programs for `FakeBackend`.
 
-A fake Expert program plays the container side of the contract: it reads the stdin payload, parses its
-`container-run` arguments, and prints Perstack events (built with `sandbox.events`) on stdout, signed with
-the payload's event key as the runtime signs them (`FakeProcess.event`), so the host
+A fake Expert program plays the container side of the contract: it reads the stdin payload (the run the
+host resolved, `sandbox.request.WirePayload`), and prints Perstack events (built with `sandbox.events`) on
+stdout, signed with the payload's event key as the runtime signs them (`FakeProcess.event`), so the host
 side (pump, job store, exit codes, teardown) runs for real against an in-memory engine.
 """
 
@@ -167,6 +167,16 @@ def arg(argv: tuple[str, ...], flag: str) -> str | None:
     return argv[argv.index(flag) + 1] if flag in argv else None
 
 
+def job_of(payload: dict[str, Any]) -> str:
+    """The job id of the run the host sent (`RunRequest.job_id`)."""
+    return str((payload.get("run") or {}).get("job_id") or "nojob")
+
+
+def read_payload(proc: FakeProcess) -> dict[str, Any]:
+    raw = proc.read_stdin()
+    return json.loads(raw.decode().splitlines()[0]) if raw else {}
+
+
 @dataclass
 class Seen:
     """What a fake Expert received."""
@@ -287,15 +297,14 @@ def expert_program(
     def program(proc: FakeProcess) -> int:
         raw = proc.read_stdin()
         payload = json.loads(raw.decode().splitlines()[0]) if raw else {}
-        job = arg(proc.argv, "--job-id") or "nojob"
+        job = job_of(payload)
         run = ev.create_id()
         if seen is not None:
             seen.payload, seen.argv, seen.env = payload, proc.argv, dict(proc.spec.environment)
         if before is not None:
             before(proc, job, run)
-        start_from = (
-            ev.Checkpoint.model_validate(payload["checkpoint"]) if payload.get("checkpoint") else None
-        )
+        sent = (payload.get("run") or {}).get("checkpoint")
+        start_from = ev.Checkpoint.model_validate(sent) if sent else None
         nl = "\r\n" if crlf else "\n"
         for event in standard_events(job, run, terminal, start_from=start_from):
             # Split every line in two frames to exercise re-assembly.

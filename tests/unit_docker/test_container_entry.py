@@ -1,4 +1,4 @@
-"""The container side of the contract: arguments without secrets, the proxy wait, the deadline flag."""
+"""The container side of the contract: the run on stdin (no secret in argv), the proxy wait, the deadline."""
 
 from __future__ import annotations
 
@@ -6,13 +6,18 @@ import socket
 import threading
 import time
 
-from sandbox.cli._container import _parser, wait_for_proxy
-from sandbox.docker import container_args
+import pytest
+
+from sandbox.config import DEFAULT_MAX_STEPS
+from sandbox.container_entry import read_payload, wait_for_proxy
+from sandbox.docker import expert_command
+from sandbox.request import WirePayload, resolve_run
 
 from .conftest import SECRET, Env
 
 
-def test_container_args_round_trip_through_the_container_parser(world: Env) -> None:
+def test_the_run_round_trips_through_the_stdin_payload(world: Env) -> None:
+    """The run crosses into the container as the request the host resolved: every option, no secret."""
     options = world.options(
         query="what time is it?",
         provider="anthropic",
@@ -24,20 +29,47 @@ def test_container_args_round_trip_through_the_container_parser(world: Env) -> N
         timeout_ms=9000,
         verbose=True,
         interactive_result='{"toolCallId": "t"}',
+        job_id="job123",
     )
-    argv = container_args(options, "job123", deadline=1234.5)
-    parsed = _parser().parse_args(argv)
-    assert (parsed.expert, parsed.query, parsed.job_id) == ("coord", "what time is it?", "job123")
-    assert (parsed.provider, parsed.model, parsed.temperature) == ("anthropic", "claude-x", 0.5)
-    assert (parsed.max_steps, parsed.max_retries, parsed.timeout, parsed.deadline) == (7, 2, 9000, 1234.0)
-    assert (
-        parsed.reasoning_budget == "high" and parsed.verbose and parsed.interactive == '{"toolCallId": "t"}'
-    )
-    assert SECRET not in " ".join(argv)
+    request = resolve_run(options, None, deadline=1234.5)
+    line = WirePayload(run=request, env={"ANTHROPIC_API_KEY": SECRET}, event_key="ab" * 32).to_line()
+    parsed = read_payload(line.decode())
+    assert isinstance(parsed, WirePayload)
+    run = parsed.run
+    assert (run.expert_key, run.query, run.job_id) == ("coord", "what time is it?", "job123")
+    s = run.settings
+    assert (s.provider, s.model, s.temperature) == ("anthropic", "claude-x", 0.5)
+    assert (s.max_steps, s.max_retries, s.timeout_ms, run.deadline) == (7, 2, 9000, 1234.5)
+    assert s.reasoning_budget == "high" and run.verbose and run.interactive_result == '{"toolCallId": "t"}'
+    assert parsed.env == {"ANTHROPIC_API_KEY": SECRET} and parsed == WirePayload.model_validate_json(line)
+    assert SECRET not in run.model_dump_json() and SECRET not in " ".join(expert_command("anthropic"))
 
 
-def test_container_args_omit_unset_options(world: Env) -> None:
-    assert container_args(world.options(query=None), "j") == ["coord", "--job-id", "j"]
+def test_the_request_carries_every_default(world: Env) -> None:
+    """Unset options arrive resolved (perstack.toml's, then the defaults table): the container has
+    nothing left to decide, and a 0 given on purpose is kept."""
+    run = resolve_run(world.options(query="q", max_retries=0), None)
+    assert run.settings.max_retries == 0 and run.settings.model == "claude-sonnet-4-5"
+    assert run.settings.max_steps == DEFAULT_MAX_STEPS and run.job_id and run.checkpoint is None
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("", "expects one JSON line on stdin"),
+        ("not json", "expects one JSON line on stdin"),
+        ('{"env": {}}', "run: Field required"),
+        ('{"run": {"expert_key": "a"}, "eventKey": "k"}', "run.job_id: Field required"),
+        (
+            '{"run": {"expert_key": "a", "job_id": "j", "settings": {"provider": "x"}},'
+            ' "eventKey": "k", "argv": [1]}',
+            "argv: Extra inputs",
+        ),
+    ],
+)
+def test_a_bad_payload_is_one_clear_line(line: str, problem: str) -> None:
+    reason = read_payload(line)
+    assert isinstance(reason, str) and problem in reason and "\n" not in reason
 
 
 def test_wait_for_proxy_returns_once_the_port_listens() -> None:

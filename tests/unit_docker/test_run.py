@@ -16,7 +16,18 @@ from sandbox._errors import BuildError, DockerError, RunError, UserError
 from sandbox.docker import FakeProcess, run_in_docker
 from sandbox.jobs import REDACTED, JobStore
 
-from .conftest import SECRET, Env, Seen, arg, checkpoint, expert_program, standard_events, step, wait_for
+from .conftest import (
+    SECRET,
+    Env,
+    Seen,
+    checkpoint,
+    expert_program,
+    job_of,
+    read_payload,
+    standard_events,
+    step,
+    wait_for,
+)
 
 
 def run(world: Env, **kw: object) -> int:
@@ -40,10 +51,14 @@ def test_happy_path_streams_stores_and_tears_down(world: Env) -> None:
     # The per-run event key (sandbox._wire) rides in the same payload, and nowhere else.
     key = seen.payload.pop("eventKey")
     assert isinstance(key, str) and len(key) == 64 and key not in json.dumps([seen.argv, seen.env])
-    assert seen.payload == {"env": {"ANTHROPIC_API_KEY": SECRET}, "checkpoint": None}
+    run_request = seen.payload.pop("run")
+    assert seen.payload == {"env": {"ANTHROPIC_API_KEY": SECRET}}
+    assert run_request["checkpoint"] is None
     assert SECRET not in " ".join(seen.argv)
-    assert SECRET not in json.dumps(seen.env)
-    assert seen.argv[:2] == ("coord", "hello")
+    assert SECRET not in json.dumps(seen.env) and SECRET not in json.dumps(run_request)
+    # The run travels as the typed request the host resolved, not as argv (a start-up hint only).
+    assert (run_request["expert_key"], run_request["query"]) == ("coord", "hello")
+    assert seen.argv == ("--provider", "anthropic")
     # The job landed on the host in Perstack's layout.
     job_id = world.emitted[0].job_id  # type: ignore[attr-defined]
     store = JobStore(world.jobs)
@@ -226,9 +241,9 @@ def test_continue_sends_the_host_checkpoint_and_keeps_the_job(world: Env) -> Non
     world.emitted.clear()
     world.backend.programs["expert"] = expert_program(seen)
     assert run(world, query=None, continue_latest=True, interactive_result="yes") == 0
-    assert seen.payload["checkpoint"]["id"] == last_cp.id
-    assert seen.argv[seen.argv.index("--job-id") + 1] == first_job
-    assert "-i" in seen.argv and "yes" in seen.argv
+    assert seen.payload["run"]["checkpoint"]["id"] == last_cp.id
+    assert seen.payload["run"]["job_id"] == first_job
+    assert seen.payload["run"]["interactive_result"] == "yes"
     assert {e.job_id for e in world.emitted} == {first_job}  # type: ignore[attr-defined]
     store = JobStore(world.jobs)
     assert len(store.list_runs(first_job)) == 2
@@ -244,7 +259,7 @@ def test_continue_job_and_resume_from(world: Env) -> None:
     seen = Seen()
     world.backend.programs["expert"] = expert_program(seen)
     assert run(world, query="again", continue_job=job, resume_from=cp.id) == 0
-    assert seen.payload["checkpoint"]["id"] == cp.id
+    assert seen.payload["run"]["checkpoint"]["id"] == cp.id
 
 
 def test_continue_without_jobs_fails_before_docker(world: Env) -> None:
@@ -406,8 +421,7 @@ def test_signal_stops_the_expert_gracefully(world: Env, signum: int, code: int) 
         return 143
 
     def program(proc: FakeProcess) -> int:
-        proc.read_stdin()
-        job = proc.argv[proc.argv.index("--job-id") + 1]
+        job = job_of(read_payload(proc))
         run_id = ev.create_id()
         init = ev.InitializeRuntime(
             job_id=job,
@@ -662,8 +676,7 @@ def test_a_coordinator_that_delegates_is_not_stopped_at_its_delegation(world: En
     grace = world.settings().exit_grace_s
 
     def program(proc: FakeProcess) -> int:
-        proc.read_stdin()
-        job, run_id = arg(proc.argv, "--job-id") or "nojob", ev.create_id()
+        job, run_id = job_of(read_payload(proc)), ev.create_id()
         init, start, done = standard_events(job, run_id)
         stop = ev.StopRunByDelegate(
             expert_key="coord",

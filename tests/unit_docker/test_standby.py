@@ -17,6 +17,8 @@ from sandbox._wire import WireReader, new_key
 from sandbox.config import parse_config_text
 from sandbox.docker._standby import READY_LINE, StandbyPool, StandbyRecord, standby_key, standby_labels
 from sandbox.plan import PlanInputs, compute_plan
+from sandbox.request import RunRequest
+from sandbox.settings import ResolvedSettings
 
 TOML = """
 model = "claude-x"
@@ -196,6 +198,16 @@ def _standby(tmp_path: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
+def _request(query: str, job_id: str, *, model: str = "claude-sonnet-4-5") -> RunRequest:
+    """A run as the host resolves it (`sandbox.request.resolve_run`) for the standby's Expert `a`."""
+    return RunRequest(
+        expert_key="a",
+        query=query,
+        job_id=job_id,
+        settings=ResolvedSettings(provider="anthropic", model=model),
+    )
+
+
 def test_standby_runtime_says_ready_then_exits_when_nobody_claims_it(tmp_path: Path) -> None:
     proc = _standby(tmp_path, "--idle", "0.5")
     assert proc.stdout is not None and proc.stderr is not None
@@ -213,19 +225,19 @@ def test_standby_runtime_exits_when_its_stdin_closes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("payload", ["not json", '{"env": {}}', '{"args": 3}'])
-def test_standby_runtime_rejects_a_job_without_args(tmp_path: Path, payload: str) -> None:
+def test_standby_runtime_rejects_a_job_without_a_run(tmp_path: Path, payload: str) -> None:
     proc = _standby(tmp_path, "--idle", "60")
     assert proc.stderr is not None and proc.stdin is not None
     assert proc.stderr.readline().strip() == READY_LINE
     out, err = proc.communicate(payload + "\n", timeout=60)
-    assert proc.returncode == 2 and 'one JSON line with "args"' in err and out == ""
+    assert proc.returncode == 2 and "a standby expects one JSON line on stdin" in err and out == ""
 
 
 def test_standby_runtime_refuses_a_claim_without_an_event_key(tmp_path: Path) -> None:
     proc = _standby(tmp_path, "--idle", "60")
     assert proc.stderr is not None and proc.stdin is not None
     assert proc.stderr.readline().strip() == READY_LINE
-    claim = json.dumps({"args": ["a", "hi", "--job-id", "j"], "env": {}})
+    claim = json.dumps({"run": _request("hi", "j").model_dump(mode="json"), "env": {}})
     out, err = proc.communicate(claim + "\n", timeout=60)
     assert proc.returncode == 2 and "event key" in err and out == ""
 
@@ -259,7 +271,7 @@ def test_a_claimed_standby_runs_against_the_provider_after_its_rehearsal(tmp_pat
         assert server.requests == []  # the rehearsal happened before ready, offline
         key = new_key()
         payload = {
-            "args": ["a", "hello", "--model", "claude-x", "--job-id", "j1"],
+            "run": _request("hello", "j1", model="claude-x").model_dump(mode="json"),
             "env": {"ANTHROPIC_API_KEY": "sk-claimed", "ANTHROPIC_BASE_URL": server.base_url},
             "eventKey": key,
         }

@@ -1,8 +1,15 @@
-"""Inside the Expert container: turn `container-run` arguments + the stdin payload into a native run.
+"""The Expert container's entry program: the run the host resolved, read from stdin, run natively.
 
-The host passes the run's options as arguments and the secret values on stdin. The job store lives on
-the host (it records the event stream), so the runtime inside stores nothing and resumes from the
-checkpoint the host sends.
+The host sends one JSON line on stdin (`sandbox.request.WirePayload`): the run as it resolved it (a
+`RunRequest`: settings with their defaults, the resume checkpoint, the job id, the deadline), the secret
+values and the event key. Nothing about the run is in argv and nothing is resolved again in here; the
+arguments are only start-up hints (`--provider`, whose SDK to import while the payload is awaited, and
+`--standby`/`--idle` for a sandbox made by `sandbox warm`). The job store lives on the host (it records the
+event stream), so the runtime inside stores nothing.
+
+Why not in `sandbox/cli`: this is not a user command. `sandbox internal container-run` comes straight here
+without importing Typer (`sandbox.cli.main`), and it runs inside the sandbox, where the host's CLI
+modules have nothing to do.
 
 Two things happen here that only make sense inside the sandbox:
 
@@ -10,9 +17,9 @@ Two things happen here that only make sense inside the sandbox:
   should not pay for the two starts one after the other), so before the first request this process waits
   until the proxy's port accepts a connection, while the runtime's imports load in parallel. If the proxy
   never comes up the run fails with a message saying so (exit 69) instead of a model-API timeout.
-* *A deadline.* `--deadline EPOCH` is the host's wall-clock guard, repeated inside so that a container whose
-  host process was killed (SIGKILL) still ends: at the deadline the runtime gets SIGTERM (it writes its last
-  checkpoint) and, a few seconds later, the process exits.
+* *A deadline.* The request's `deadline` (epoch seconds) is the host's wall-clock guard, repeated inside
+  so that a container whose host process was killed (SIGKILL) still ends: at the deadline the runtime
+  gets SIGTERM (it writes its last checkpoint) and, a few seconds later, the process exits.
 """
 
 from __future__ import annotations
@@ -27,11 +34,12 @@ import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     from sandbox.config import PerstackConfig
+    from sandbox.request import WirePayload
 
 __all__ = ["finish", "main", "run_in_container", "run_standby", "wait_for_proxy"]
 
@@ -40,22 +48,33 @@ _PROXY_WAIT_S = 30.0
 _DEADLINE_KILL_GRACE_S = 10.0
 
 
-def _parser() -> argparse.ArgumentParser:
+def _startup_parser() -> argparse.ArgumentParser:
+    """The entry's own arguments: start-up hints, not the run (which comes on stdin)."""
     p = argparse.ArgumentParser(prog="sandbox internal container-run", add_help=False)
-    p.add_argument("expert")
-    p.add_argument("query", nargs="?")
-    p.add_argument("--provider")
-    p.add_argument("--model")
-    p.add_argument("--temperature", type=float)
-    p.add_argument("--reasoning-budget")
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--max-retries", type=int)
-    p.add_argument("--timeout", type=int)
-    p.add_argument("--job-id")
-    p.add_argument("--deadline", type=float, help="epoch seconds after which the run is stopped")
-    p.add_argument("--verbose", action="store_true")
-    p.add_argument("-i", "--interactive-tool-call-result", dest="interactive")
+    p.add_argument("--provider", help="the provider whose SDK to import before the payload arrives")
+    p.add_argument("--standby", action="store_true", help="start up now, wait on stdin for the run")
+    p.add_argument("--idle", type=float, default=900.0, help="standby: seconds to wait for a run")
     return p
+
+
+def read_payload(raw: str) -> WirePayload | str:
+    """The stdin line as a `WirePayload`, or the one-line reason it is not one."""
+    from pydantic import ValidationError
+
+    from sandbox.request import WirePayload
+
+    if not raw.strip():
+        return "expects one JSON line on stdin (the run, its env and its event key)"
+    try:
+        return WirePayload.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        if first["type"] == "json_invalid":
+            return "expects one JSON line on stdin (the run, its env and its event key): not JSON"
+        if not first["loc"]:
+            return "expects a JSON object on stdin (the run, its env and its event key)"
+        where = ".".join(str(part) for part in first["loc"])
+        return f"expects one JSON line on stdin (the run, its env and its event key): {where}: {first['msg']}"
 
 
 def wait_for_proxy(url: str | None, timeout: float = _PROXY_WAIT_S) -> str | None:
@@ -130,29 +149,22 @@ def _prewarm_provider(flag: str | None, config_path: Path) -> None:
 
 
 def main(argv: list[str]) -> NoReturn:
-    """`sandbox internal container-run ARGS`: a standby (`--standby ...`) or a run, whose JSON payload
-    (`{"env": {NAME: value}, "checkpoint": {...} | null, "eventKey": hex}`) is the first line on stdin.
+    """`sandbox internal container-run [--provider P] [--standby --idle S]`: a run whose payload is the
+    first line on stdin, or a standby that waits for it.
 
     The provider's imports start before the payload is read, so they overlap the host attaching to the
     container and sending it.
     """
-    import json
-
     _harden()
-    if argv[:1] == ["--standby"]:
-        finish(run_standby(argv[1:]))
-    known, _ = _parser().parse_known_args(argv)
-    _prewarm_provider(known.provider, _config_path(os.environ))
-    raw = sys.stdin.readline()
-    try:
-        payload = json.loads(raw) if raw.strip() else {}
-    except json.JSONDecodeError:
-        print("error: container-run expects one JSON line on stdin", file=sys.stderr)
+    args = _startup_parser().parse_args(argv)
+    if args.standby:
+        finish(run_standby(idle=args.idle, provider=args.provider))
+    _prewarm_provider(args.provider, _config_path(os.environ))
+    payload = read_payload(sys.stdin.readline())
+    if isinstance(payload, str):
+        print(f"error: container-run {payload}", file=sys.stderr)
         finish(2)
-    if not isinstance(payload, dict):
-        print("error: container-run expects a JSON object on stdin", file=sys.stderr)
-        finish(2)
-    finish(run_in_container(argv, payload))
+    finish(run_in_container(payload))
 
 
 def _harden() -> None:
@@ -171,96 +183,71 @@ def _harden() -> None:
 
 
 def run_in_container(
-    argv: list[str],
-    payload: dict[str, Any],
+    payload: WirePayload,
     environ: Mapping[str, str] | None = None,
     config: PerstackConfig | None = None,
 ) -> int:
-    """Run the Expert named in argv with the env and checkpoint of `payload`; returns the exit code.
+    """Run the request of `payload` with its env; returns the exit code.
 
     `config`: the mounted config, already validated (a standby did it, and its provider imports, while it
     waited); otherwise it is read here, while the provider's imports that `main` started run on their thread.
     """
-    source = dict(os.environ if environ is None else environ)
-    args = _parser().parse_args(argv)
     from sandbox._wire import WireWriter
 
-    event_key = payload.get("eventKey")
-    if not isinstance(event_key, str) or not event_key:
-        print("error: container-run expects the run's event key in the stdin payload", file=sys.stderr)
-        return 2
+    source = dict(os.environ if environ is None else environ)
+    request = payload.run
     try:
-        writer = WireWriter(sys.stdout, event_key)
+        writer = WireWriter(sys.stdout, payload.event_key)
     except ValueError:
         print("error: container-run got an invalid event key", file=sys.stderr)
         return 2
-    _arm_deadline(args.deadline)
+    _arm_deadline(request.deadline)
     waiter, proxy_error = _wait_for_proxy_in_background(source)
     config_path = _config_path(source)
 
     from sandbox.agent import run_native
     from sandbox.config import PerstackConfig
-    from sandbox.events import Checkpoint
     from sandbox.options import RunOptions
 
     if config is None:
         config = PerstackConfig.model_validate_json(config_path.read_bytes())
     # Exactly the plan's variables: the proxy/infrastructure ones set on the container plus the secrets.
-    env = dict(source)
-    env.update({str(k): str(v) for k, v in (payload.get("env") or {}).items()})
+    env = {**source, **payload.env}
     options = RunOptions(
         config=config,
         config_path=config_path,
-        expert_key=args.expert,
-        query=args.query,
+        expert_key=request.expert_key,
+        query=request.query,
         runtime="docker",
-        provider=args.provider,
-        model=args.model,
-        temperature=args.temperature,
-        reasoning_budget=args.reasoning_budget,  # "1024" becomes tokens in `sandbox.settings`
-        max_steps=args.max_steps,
-        max_retries=args.max_retries,
-        timeout_ms=args.timeout,
-        job_id=args.job_id,
-        interactive_result=args.interactive,
-        verbose=args.verbose,
+        job_id=request.job_id,
+        interactive_result=request.interactive_result,
+        verbose=request.verbose,
         env=env,
         workspace=Path("/workspace"),
         jobs_dir=Path("/tmp/perstack/jobs"),  # noqa: S108 - unused: store=None, the host keeps the job
     )
-    checkpoint = payload.get("checkpoint")
-    initial = Checkpoint.model_validate(checkpoint) if checkpoint else None
     waiter.join()
     if proxy_error:
         print(f"sandbox: {proxy_error[0]}", file=sys.stderr, flush=True)
         return EXIT_PROXY_UNAVAILABLE
-    return int(run_native(options, writer, store=None, initial_checkpoint=initial))
+    return int(run_native(options, writer, store=None, request=request))
 
 
-def _standby_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sandbox internal container-run --standby", add_help=False)
-    p.add_argument("--idle", type=float, default=900.0, help="seconds to wait for a run before exiting")
-    p.add_argument("--provider")
-    return p
-
-
-def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> int:
+def run_standby(*, idle: float, provider: str | None, environ: Mapping[str, str] | None = None) -> int:
     """Standby mode (`sandbox warm`): do a run's start-up now, then wait on stdin for the run itself.
 
     Start-up is what costs: the provider SDK and pydantic-ai's model module (~1.3 s here), the runtime, the
     config, the proxy's first accepted connection, and the first request's own work (deferred schemas,
     request mapping, stream parsing), which an offline rehearsal does now (`models._rehearsal`). All of it
-    happens before `sandbox: standby ready` goes to stderr; then one JSON line on stdin
-    (`{"args": [...], "env": {...}, "checkpoint": ...}`) starts the run exactly as a fresh container would.
-    Nobody claiming it within `--idle` seconds ends the process (and so the container) with exit code 0.
-    Nothing secret is here until the line arrives.
+    happens before `sandbox: standby ready` goes to stderr; then the same payload line a fresh container
+    reads (`sandbox.request.WirePayload`) starts the run exactly as a fresh container would. Nobody
+    claiming it within `idle` seconds ends the process (and so the container) with exit code 0. Nothing
+    secret is here until the line arrives.
     """
-    import json
     import select
 
     from sandbox.docker import READY_LINE
 
-    args = _standby_parser().parse_args(argv)
     source = dict(os.environ if environ is None else environ)
     waiter, errors = _wait_for_proxy_in_background(source)
 
@@ -273,7 +260,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     _preload_run_modules()
 
     config = PerstackConfig.model_validate_json(_config_path(source).read_bytes())
-    provider, _ = resolve_provider(args.provider, config)
+    provider, _ = resolve_provider(provider, config)
     models.prewarm(provider)
     models.wait_for_prewarm()
     rehearse(config, provider)  # offline, before the real client is prepared: it takes a mock one
@@ -284,7 +271,7 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
         print(f"sandbox: {errors[0]}", file=sys.stderr, flush=True)
         return EXIT_PROXY_UNAVAILABLE
     print(READY_LINE, file=sys.stderr, flush=True)
-    ready, _, _ = select.select([sys.stdin], [], [], args.idle)
+    ready, _, _ = select.select([sys.stdin], [], [], idle)
     if not ready:
         print("sandbox: standby not claimed in time; exiting", file=sys.stderr, flush=True)
         return 0
@@ -292,13 +279,11 @@ def run_standby(argv: list[str], environ: Mapping[str, str] | None = None) -> in
     if not raw:
         print("sandbox: standby's stdin closed before a run claimed it; exiting", file=sys.stderr, flush=True)
         return 0
-    try:
-        payload = json.loads(raw)
-        run_args = [str(a) for a in payload.pop("args")]
-    except (ValueError, KeyError, TypeError, AttributeError):
-        print('error: a standby expects one JSON line with "args" on stdin', file=sys.stderr, flush=True)
+    payload = read_payload(raw)
+    if isinstance(payload, str):
+        print(f"error: a standby {payload}", file=sys.stderr, flush=True)
         return 2
-    return run_in_container(run_args, payload, environ=source, config=config)
+    return run_in_container(payload, environ=source, config=config)
 
 
 def _preload_run_modules() -> None:
