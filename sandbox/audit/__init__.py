@@ -9,10 +9,13 @@ nothing but the standard library)::
     build_catalog(site), judge_all(catalog, evidence)      # the probes as data (tests, docs)
 
 Module map: `_probes` (in-container probe program, stdlib only), `_upstream` (the audit's own upstream,
-stdlib only), `_catalog` (probes, controls, verdicts), `_policy` (what the audit adds to the policy, and
-the proof that it adds nothing else), `_images` (the trusted helper image), `_host` (host-side facts),
-`_run` (orchestration on the executor's `ContainerBackend`), `_report` (table and JSON), `_layout` and
-`_catalog_steering` (the user's real workspace layout, replicated, and the steering probes).
+stdlib only), `_catalog` (the catalogue, assembled in report order from one `_catalog_<threat>` module per
+threat: egress, network, filesystem, steering, secrets, peers, privilege, workspace, resources), on
+`_catalog_model` (site, evidence, probe, outcome, the verdict rule) and `_catalog_judges` (the repeated
+refusal/control shapes), `_policy` (what the audit adds to the policy, and the proof that it adds nothing
+else), `_images` (the trusted helper image), `_host` (host-side facts), `_run` (orchestration on the
+executor's `ContainerBackend`), `_report` (table and JSON), `_layout` (the user's real workspace layout,
+replicated for the steering probes).
 """
 
 from __future__ import annotations

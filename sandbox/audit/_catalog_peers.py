@@ -14,7 +14,7 @@
   event, unsigned and wrongly signed runtime events and a replay are dropped. Control: a line signed with
   the key that came on stdin is accepted.
 
-Kept apart from `_catalog.py` (which includes these through `build_catalog`) so the threat has one file.
+One of the catalogue's threat modules (`_catalog` assembles them in report order).
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 
 from sandbox.events import ProxyAccess, SkillStderr, event_to_json
 
-from ._catalog import AuditProbe, Evidence, Judgement, Result, Site, _r, _spec
+from ._catalog_judges import _r, _spec
+from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["FORGE_JOB", "peer_probes"]
 

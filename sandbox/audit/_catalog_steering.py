@@ -8,7 +8,8 @@ refused, and a registry Expert does not leave the sandbox by default.
 
 from __future__ import annotations
 
-from ._catalog import AuditProbe, Evidence, Judgement, Site, _r, _spec
+from ._catalog_judges import _r, _spec
+from ._catalog_model import AuditProbe, Evidence, Judgement, Site
 
 __all__ = ["steering_probes"]
 

@@ -1,5 +1,5 @@
 """Audit probes for the workspace's hygiene and the root invoker (issue #12 items 4 and 6), and the one
-plain-HTTP exception of the proxy (item 7). Kept apart from `_catalog` so that file only gains one line.
+plain-HTTP exception of the proxy (item 7). One of the catalogue's threat modules (`_catalog`).
 
 * `fs.workspace-nosuid`: /workspace is mounted nosuid,nodev (mountinfo). Control: `/sandbox/expert`, a bind
   the sandbox does not remount, reads without the flags, and a set-uid bit *can* be set on a workspace file
@@ -24,17 +24,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._catalog import (
-    AuditProbe,
-    Evidence,
-    Judgement,
-    Site,
-    _errno_name,
-    _logged,
-    _r,
-    _spec,
-    _status_text,
-)
+from ._catalog_judges import _errno_name, _logged, _r, _spec, _status_text
+from ._catalog_model import AuditProbe, Evidence, Judgement, Site
 from ._policy import BLOCKED, UPSTREAM
 
 __all__ = ["workspace_probes"]
@@ -180,7 +171,7 @@ def workspace_probes(site: Site) -> list[AuditProbe]:
     )
 
     pid = "egress.private-plain-http"
-    B = site.control_proxy  # noqa: N806 - as in _catalog
+    B = site.control_proxy  # noqa: N806 - the two proxies, as in the probe specs
     A = site.proxy  # noqa: N806
     opt_ins = [f"[{h}]:{p}" if ":" in h else f"{h}:{p}" for h, p in site.plan_opt_ins]
 

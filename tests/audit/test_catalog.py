@@ -24,7 +24,6 @@ from sandbox.audit._catalog import (
     Evidence,
     Judgement,
     Site,
-    _lookalikes,
     build_catalog,
     evidence_from_json,
     evidence_to_json,
@@ -33,6 +32,7 @@ from sandbox.audit._catalog import (
     site_to_json,
     spellings,
 )
+from sandbox.audit._catalog_egress import _lookalikes
 
 FIXTURE = Path(__file__).parent / "fixtures" / "evidence-all-pass.json"
 
