@@ -1,4 +1,5 @@
-"""What every command shares: error printing, config loading, and the options that build a plan.
+"""What every command shares: error printing, config loading, and the steps that build a plan from the
+parsed options (the options themselves are declared in `_options`).
 
 Stdout is for data (plans, events, tables); stderr for diagnostics. Errors are one line each, never a
 traceback (set SANDBOX_DEBUG=1 to see one).
@@ -12,30 +13,32 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 if TYPE_CHECKING:
+    from sandbox.accepted import Explicit
     from sandbox.config import LoadedConfig
     from sandbox.plan import SandboxPlan
     from sandbox.resolve import ResolvedSandbox
     from sandbox.steering import SteeringPaths
 
+    from ._options import SandboxFlags
+
 __all__ = [
-    "ConfigOpt",
-    "EnvNameOpt",
-    "EnvPathOpt",
     "Prepared",
-    "SandboxFlags",
     "abort",
     "check_accepted_policy",
+    "env_files",
     "err",
+    "explicit_choices",
     "host_env",
     "load",
     "prepare",
     "steering_for",
     "widened_since_accepted",
+    "workspace_dir",
 ]
 
 
@@ -48,19 +51,6 @@ def abort(message: str, code: int = 1) -> NoReturn:
     """Print `message` to stderr and exit with `code`."""
     err(message)
     raise typer.Exit(code)
-
-
-ConfigOpt = Annotated[
-    str | None, typer.Option("--config", help="Path to perstack.toml (default: search upward from cwd).")
-]
-EnvPathOpt = Annotated[
-    list[str] | None,
-    typer.Option("--env-path", help="Env file(s) to read into a private map (default: .env, .env.local)."),
-]
-EnvNameOpt = Annotated[
-    list[str] | None,
-    typer.Option("--env", help="Pass this environment variable into the sandbox (repeatable)."),
-]
 
 
 def load(config: str | None) -> LoadedConfig:
@@ -78,6 +68,15 @@ def load(config: str | None) -> LoadedConfig:
     for warning in loaded.warnings:
         err(f"warning: {warning}")
     return loaded
+
+
+def workspace_dir(workspace: Path | None) -> Path:
+    """The `--workspace` in effect, resolved: the directory given, else the cwd; not a directory is an
+    error here, before anything is planned or started."""
+    ws = (workspace or Path.cwd()).resolve()
+    if not ws.is_dir():
+        abort(f"--workspace {ws}: not a directory")
+    return ws
 
 
 def with_registry_experts(loaded: LoadedConfig, expert: str, env: Mapping[str, str]) -> LoadedConfig:
@@ -114,21 +113,6 @@ def host_env(loaded: LoadedConfig, env_paths: list[str] | None) -> dict[str, str
     for warning in warnings:
         err(f"warning: {warning}")
     return env
-
-
-@dataclass(frozen=True)
-class SandboxFlags:
-    """The sandbox-shaping flags every planning command takes (see `_sandbox_opts`)."""
-
-    base_image: str | None = None
-    node_image: str | None = None
-    ca_cert: str | None = None
-    allow_private: list[str] | None = None
-    add_host: list[str] | None = None
-    memory: str | None = None
-    cpus: float | None = None
-    pids: int | None = None
-    workspace_quota: str | None = None
 
 
 @dataclass(frozen=True)
@@ -240,22 +224,14 @@ def widened_since_accepted(
 ) -> tuple[list[str] | None, Callable[[], None]]:
     """(what the plan widens compared with the last accepted docker run, or None when none was recorded;
     a function that records the plan as accepted). See `sandbox.accepted`."""
-    from sandbox.accepted import Explicit, Policy, PolicyStore, widenings
+    from sandbox.accepted import Policy, PolicyStore, widenings
 
     loaded, plan = prepared.loaded, prepared.plan
     policy = Policy.of(plan, env_files=env_files(loaded, env_path), extra_env=env_names or ())
     store = PolicyStore.default(os.environ)
     source = loaded.source or str(loaded.path)
     old = store.get(source, expert)
-    explicit = Explicit(
-        allow_private=frozenset(flags.allow_private or ()),
-        add_hosts=frozenset(flags.add_host or ()),
-        env_names=frozenset(env_names or ()),
-        env_files=frozenset(env_path or ()),
-        base_image=flags.base_image is not None,
-        node_image=flags.node_image is not None,
-        ca_cert=flags.ca_cert is not None,
-    )
+    explicit = explicit_choices(flags, env_path=env_path, env_names=env_names)
 
     def record() -> None:
         try:
@@ -265,6 +241,25 @@ def widened_since_accepted(
             err(f"warning: cannot record the accepted sandbox policy in {store.directory}: {reason}")
 
     return (None if old is None else widenings(old, policy, explicit)), record
+
+
+def explicit_choices(
+    flags: SandboxFlags, *, env_path: list[str] | None, env_names: list[str] | None
+) -> Explicit:
+    """What this command line asked for itself, which a widening check does not hold against
+    perstack.toml (`sandbox.accepted.Explicit`): the one reading of the flags `run`, `plan` and `audit`
+    share."""
+    from sandbox.accepted import Explicit
+
+    return Explicit(
+        allow_private=frozenset(flags.allow_private or ()),
+        add_hosts=frozenset(flags.add_host or ()),
+        env_names=frozenset(env_names or ()),
+        env_files=frozenset(env_path or ()),
+        base_image=flags.base_image is not None,
+        node_image=flags.node_image is not None,
+        ca_cert=flags.ca_cert is not None,
+    )
 
 
 def check_accepted_policy(

@@ -9,55 +9,43 @@ failed guarantee, or a control that failed so the result proves nothing), 1 on e
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, env_files, prepare
-from ._sandbox_opts import (
-    AddHostOpt,
-    AllowPrivateOpt,
-    BaseImageOpt,
-    CaCertOpt,
-    CpusOpt,
-    MemoryOpt,
-    NodeImageOpt,
-    PidsOpt,
-    WorkspaceQuotaOpt,
+from ._common import env_files, explicit_choices, prepare, workspace_dir
+from ._options import (
+    NO_FLAGS,
+    ConfigOpt,
+    EnvNameOpt,
+    EnvPathOpt,
+    ModelOpt,
+    ProviderOpt,
+    SandboxFlags,
+    WorkspaceOpt,
+    sandbox_flags,
 )
 
 __all__ = ["audit_command"]
 
 
+@sandbox_flags
 def audit_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     config: ConfigOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
     env_path: EnvPathOpt = None,
     env: EnvNameOpt = None,
-    base_image: BaseImageOpt = None,
-    node_image: NodeImageOpt = None,
-    ca_cert: CaCertOpt = None,
-    allow_private: AllowPrivateOpt = None,
-    add_host: AddHostOpt = None,
-    memory: MemoryOpt = None,
-    cpus: CpusOpt = None,
-    pids: PidsOpt = None,
-    workspace_quota: WorkspaceQuotaOpt = None,
+    flags: SandboxFlags = NO_FLAGS,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     no_resources: Annotated[
         bool, typer.Option("--no-resources", help="Skip the fork, memory and tmpfs bombs (faster).")
     ] = False,
     timeout: Annotated[float, typer.Option("--timeout", min=10, help="Seconds the probes may take.")] = 300,
-    workspace: Annotated[
-        Path | None,
-        typer.Option("--workspace", help="The workspace run would use (default: cwd); its layout is probed."),
-    ] = None,
+    workspace: WorkspaceOpt = None,  # the one the run would use: its layout is probed
 ) -> None:
     """Probe the Expert's sandbox from inside: egress, filesystem, privilege, resources; exit 1 on any gap."""
-    from sandbox.accepted import Explicit
     from sandbox.audit import AuditSettings, UserLayout, print_json, print_table, run_audit
 
     prepared = prepare(
@@ -68,28 +56,16 @@ def audit_command(
         runtime="docker",
         provider=provider,
         model=model,
-        flags=SandboxFlags(
-            base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
-        ),
+        flags=flags,
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
-    ws = (workspace or Path.cwd()).resolve()
-    if not ws.is_dir():
-        abort(f"--workspace {ws}: not a directory")
+    ws = workspace_dir(workspace)
     layout = UserLayout(
         workspace=ws,
         steering=prepared.steering,
         env_files=tuple(env_files(loaded, env_path)),
         config_source=loaded.source or str(loaded.path),
-        explicit=Explicit(
-            allow_private=frozenset(allow_private or ()),
-            add_hosts=frozenset(add_host or ()),
-            env_names=frozenset(env or ()),
-            env_files=frozenset(env_path or ()),
-            base_image=base_image is not None,
-            node_image=node_image is not None,
-            ca_cert=ca_cert is not None,
-        ),
+        explicit=explicit_choices(flags, env_path=env_path, env_names=env),
     )
     settings = AuditSettings(resources=not no_resources, timeout_s=timeout, layout=layout)
     report = run_audit(plan, loaded.config, env_map, settings=settings)

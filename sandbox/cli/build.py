@@ -14,36 +14,30 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare
-from ._sandbox_opts import (
-    AddHostOpt,
-    AllowPrivateOpt,
-    BaseImageOpt,
-    CaCertOpt,
-    CpusOpt,
-    MemoryOpt,
-    NodeImageOpt,
-    PidsOpt,
+from ._common import prepare
+from ._options import (
+    NO_FLAGS,
+    ConfigOpt,
+    EnvNameOpt,
+    EnvPathOpt,
+    ModelOpt,
+    ProviderOpt,
+    SandboxFlags,
+    sandbox_flags,
 )
 
 __all__ = ["build_command"]
 
 
+@sandbox_flags
 def build_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     config: ConfigOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
     env_path: EnvPathOpt = None,
     env: EnvNameOpt = None,
-    base_image: BaseImageOpt = None,
-    node_image: NodeImageOpt = None,
-    ca_cert: CaCertOpt = None,
-    allow_private: AllowPrivateOpt = None,
-    add_host: AddHostOpt = None,
-    memory: MemoryOpt = None,
-    cpus: CpusOpt = None,
-    pids: PidsOpt = None,
+    flags: SandboxFlags = NO_FLAGS,
     force: Annotated[bool, typer.Option("--force", help="Rebuild even if the images exist.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", help="dockerBuildProgress events on stdout.")] = False,
@@ -70,7 +64,7 @@ def build_command(
         runtime="docker",
         provider=provider,
         model=model,
-        flags=SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids),
+        flags=flags,
     )
     env_map, plan = prepared.env, prepared.plan
     # The resolution `sandbox plan` shows (`sandbox.resolve`), so the tags built are the ones it printed.

@@ -10,6 +10,8 @@ from typing import Annotated
 
 import typer
 
+from ._options import BaseImageOpt, NodeImageOpt
+
 __all__ = ["Check", "doctor_command", "run_checks"]
 
 
@@ -86,8 +88,8 @@ def run_checks(base_image: str, node_image: str) -> list[Check]:
 
 def doctor_command(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
-    base_image: Annotated[str | None, typer.Option("--base-image", envvar="SANDBOX_BASE_IMAGE")] = None,
-    node_image: Annotated[str | None, typer.Option("--node-image", envvar="SANDBOX_NODE_IMAGE")] = None,
+    base_image: BaseImageOpt = None,
+    node_image: NodeImageOpt = None,
 ) -> None:
     """Check the Docker client, engine, Compose v2 and base images."""
     from sandbox.plan import DEFAULT_BASE_IMAGE, DEFAULT_NODE_IMAGE

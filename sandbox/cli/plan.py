@@ -8,16 +8,16 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, prepare, widened_since_accepted
-from ._sandbox_opts import (
-    AddHostOpt,
-    AllowPrivateOpt,
-    BaseImageOpt,
-    CaCertOpt,
-    CpusOpt,
-    MemoryOpt,
-    NodeImageOpt,
-    PidsOpt,
+from ._common import prepare, widened_since_accepted
+from ._options import (
+    NO_FLAGS,
+    ConfigOpt,
+    EnvNameOpt,
+    EnvPathOpt,
+    ModelOpt,
+    ProviderOpt,
+    SandboxFlags,
+    sandbox_flags,
 )
 
 if TYPE_CHECKING:
@@ -26,26 +26,19 @@ if TYPE_CHECKING:
 __all__ = ["plan_command"]
 
 
+@sandbox_flags
 def plan_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     config: ConfigOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object on stdout.")] = False,
     runtime: Annotated[str | None, typer.Option("--runtime", help="Runtime to plan for.")] = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
     env_path: EnvPathOpt = None,
     env: EnvNameOpt = None,
-    base_image: BaseImageOpt = None,
-    node_image: NodeImageOpt = None,
-    ca_cert: CaCertOpt = None,
-    allow_private: AllowPrivateOpt = None,
-    add_host: AddHostOpt = None,
-    memory: MemoryOpt = None,
-    cpus: CpusOpt = None,
-    pids: PidsOpt = None,
+    flags: SandboxFlags = NO_FLAGS,
 ) -> None:
     """Show the sandbox plan: images, packages, allowlist, environment names, limits."""
-    flags = SandboxFlags(base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids)
     prepared = prepare(
         expert,
         config=config,

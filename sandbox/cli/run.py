@@ -17,25 +17,17 @@ import typer
 
 from sandbox.runtimes import BUILTIN_NAMES
 
-from ._common import (
+from ._common import abort, check_accepted_policy, prepare, workspace_dir
+from ._options import (
+    NO_FLAGS,
     ConfigOpt,
     EnvNameOpt,
     EnvPathOpt,
+    ModelOpt,
+    ProviderOpt,
     SandboxFlags,
-    abort,
-    check_accepted_policy,
-    prepare,
-)
-from ._sandbox_opts import (
-    AddHostOpt,
-    AllowPrivateOpt,
-    BaseImageOpt,
-    CaCertOpt,
-    CpusOpt,
-    MemoryOpt,
-    NodeImageOpt,
-    PidsOpt,
-    WorkspaceQuotaOpt,
+    WorkspaceOpt,
+    sandbox_flags,
 )
 
 __all__ = ["run_command", "start_command"]
@@ -59,12 +51,13 @@ def _preload_docker_sdk() -> None:
     threading.Thread(target=importlib.import_module, args=("sandbox.docker._sdk",), daemon=True).start()
 
 
+@sandbox_flags
 def run_command(
     expert: Annotated[str, typer.Argument(help="Expert key in perstack.toml.")],
     query: Annotated[str | None, typer.Argument(help="The query (omit with -i when resuming).")] = None,
     config: ConfigOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
     temperature: Annotated[float | None, typer.Option("--temperature", min=0.0, max=2.0)] = None,
     reasoning_budget: Annotated[str | None, typer.Option("--reasoning-budget")] = None,
     max_steps: Annotated[
@@ -95,16 +88,8 @@ def run_command(
         bool, typer.Option("--verbose", help="More events (build progress, proxy log).")
     ] = False,
     env: EnvNameOpt = None,
-    workspace: Annotated[Path | None, typer.Option("--workspace", help="Workspace (default: cwd).")] = None,
-    base_image: BaseImageOpt = None,
-    node_image: NodeImageOpt = None,
-    ca_cert: CaCertOpt = None,
-    allow_private: AllowPrivateOpt = None,
-    add_host: AddHostOpt = None,
-    memory: MemoryOpt = None,
-    cpus: CpusOpt = None,
-    pids: PidsOpt = None,
-    workspace_quota: WorkspaceQuotaOpt = None,
+    workspace: WorkspaceOpt = None,
+    flags: SandboxFlags = NO_FLAGS,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Validate and print what would run; run nothing.")
     ] = False,
@@ -127,15 +112,10 @@ def run_command(
         abort("--job-id starts a new job; it cannot be combined with --continue or --continue-job")
     if query is None and interactive is None:
         abort("missing QUERY (or -i ANSWER to resume a stopped run)")
-    ws = (workspace or Path.cwd()).resolve()
-    if not ws.is_dir():
-        abort(f"--workspace {ws}: not a directory")
+    ws = workspace_dir(workspace)
     if runtime == "docker" and not dry_run:
         _preload_docker_sdk()
 
-    flags = SandboxFlags(
-        base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
-    )
     prepared = prepare(
         expert,
         config=config,

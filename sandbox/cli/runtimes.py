@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvPathOpt, abort, host_env, load, steering_for
+from ._common import abort, host_env, load, steering_for, workspace_dir
+from ._options import ConfigOpt, EnvPathOpt, ModelOpt, ProviderOpt, WorkspaceOpt
 from ._runtime_name import resolve_runtime
 
 __all__ = ["compare_command", "runtimes_command"]
@@ -33,14 +34,14 @@ def compare_command(
     parallel: Annotated[bool, typer.Option("--parallel", help="Run the runtimes at the same time.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="JSON on stdout.")] = False,
     config: ConfigOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider")] = None,
-    model: Annotated[str | None, typer.Option("--model")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
     max_steps: Annotated[int | None, typer.Option("--max-steps", min=1)] = None,
     timeout: Annotated[
         int | None, typer.Option("--timeout", min=1, help="Per-generation timeout (ms).")
     ] = None,
     env_path: EnvPathOpt = None,
-    workspace: Annotated[Path | None, typer.Option("--workspace")] = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
     """Run the same Expert on several runtimes and print outcome, steps, tokens, cost, time and job ids."""
     from sandbox.options import RunOptions
@@ -50,7 +51,7 @@ def compare_command(
     if not ids:
         abort("--runtimes: give at least one runtime id")
     loaded = load(config)
-    ws = (workspace or Path.cwd()).resolve()
+    ws = workspace_dir(workspace)
     env_map = host_env(loaded, env_path)
     options = RunOptions(
         config=loaded.config,

@@ -20,39 +20,32 @@ from typing import Annotated
 
 import typer
 
-from ._common import ConfigOpt, EnvNameOpt, EnvPathOpt, SandboxFlags, abort, err, prepare
-from ._sandbox_opts import (
-    AddHostOpt,
-    AllowPrivateOpt,
-    BaseImageOpt,
-    CaCertOpt,
-    CpusOpt,
-    MemoryOpt,
-    NodeImageOpt,
-    PidsOpt,
-    WorkspaceQuotaOpt,
+from ._common import abort, err, prepare, workspace_dir
+from ._options import (
+    NO_FLAGS,
+    ConfigOpt,
+    EnvNameOpt,
+    EnvPathOpt,
+    ModelOpt,
+    ProviderOpt,
+    SandboxFlags,
+    WorkspaceOpt,
+    sandbox_flags,
 )
 
 __all__ = ["warm_command"]
 
 
+@sandbox_flags
 def warm_command(
     expert: Annotated[str | None, typer.Argument(help="Expert key in perstack.toml.")] = None,
     config: ConfigOpt = None,
-    provider: Annotated[str | None, typer.Option("--provider", help="Provider (overrides the file).")] = None,
-    model: Annotated[str | None, typer.Option("--model", help="Model (overrides the file).")] = None,
+    provider: ProviderOpt = None,
+    model: ModelOpt = None,
     env_path: EnvPathOpt = None,
     env: EnvNameOpt = None,
-    workspace: Annotated[Path | None, typer.Option("--workspace", help="Workspace (default: cwd).")] = None,
-    base_image: BaseImageOpt = None,
-    node_image: NodeImageOpt = None,
-    ca_cert: CaCertOpt = None,
-    allow_private: AllowPrivateOpt = None,
-    add_host: AddHostOpt = None,
-    memory: MemoryOpt = None,
-    cpus: CpusOpt = None,
-    pids: PidsOpt = None,
-    workspace_quota: WorkspaceQuotaOpt = None,
+    workspace: WorkspaceOpt = None,
+    flags: SandboxFlags = NO_FLAGS,
     count: Annotated[int, typer.Option("--count", min=0, max=16, help="Standbys to keep ready.")] = 1,
     ttl: Annotated[
         int, typer.Option("--ttl", min=30, max=86_400, help="Seconds a standby waits for a run.")
@@ -81,9 +74,7 @@ def warm_command(
         abort("missing EXPERT (or --stop --all-experts)")
     if all_experts:
         abort("--all-experts goes with --stop")
-    ws = (workspace or Path.cwd()).resolve()
-    if not ws.is_dir():
-        abort(f"--workspace {ws}: not a directory")
+    ws = workspace_dir(workspace)
     prepared = prepare(
         expert,
         config=config,
@@ -92,9 +83,7 @@ def warm_command(
         runtime="docker",
         provider=provider,
         model=model,
-        flags=SandboxFlags(
-            base_image, node_image, ca_cert, allow_private, add_host, memory, cpus, pids, workspace_quota
-        ),
+        flags=flags,
     )
     loaded, env_map, plan = prepared.loaded, prepared.env, prepared.plan
     if plan.unknown_delegates:
