@@ -31,7 +31,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import stat
 import sys
 import threading
@@ -60,11 +59,11 @@ from sandbox.docker import (
     NetworkSpec,
     NullReporter,
     ProxyAccess,
+    SandboxSession,
     SkillsCache,
     SubnetTaken,
     UserChoice,
     can_mount,
-    create_network,
     ensure_images,
     host_routes,
     is_proxy_ready_line,
@@ -73,7 +72,6 @@ from sandbox.docker import (
     nosuid_workspace,
     parse_proxy_log_line,
     pick_subnet,
-    release_mounts,
     resolve_user,
     run_labels,
     scan_workspace,
@@ -294,14 +292,11 @@ class _Audit:
         # The sandbox `sandbox plan` shows and `sandbox run` starts (`sandbox.resolve`): same CA, same render.
         self.resolved = resolve_sandbox(config, plan)
         self.env = dict(env)
-        self._backend = backend
         self.settings = settings
         self.err: IO[str] = settings.stderr or sys.stderr
-        self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="sandbox-audit")
-        self.containers: dict[str, str] = {}
-        self.networks: list[str] = []
-        self.streams: list[AttachedStream] = []
-        self.run_dir: Path | None = None
+        # What the audit creates, and its teardown: the executor's own (`sandbox.docker.SandboxSession`).
+        self.session = SandboxSession(backend, environ=self.env, name="sandbox-audit")
+        self.session.before_removal(self._close_listener)
         self.listener: HostListener | None = None
         self.run_id = secrets.token_hex(6)
         self.nonce = secrets.token_hex(8)
@@ -312,11 +307,20 @@ class _Audit:
 
     @property
     def backend(self) -> ContainerBackend:
-        if self._backend is None:
-            from sandbox.docker import DockerBackend
+        return self.session.backend
 
-            self._backend = DockerBackend(environ=self.env)
-        return self._backend
+    @property
+    def pool(self) -> ThreadPoolExecutor:
+        return self.session.pool
+
+    @property
+    def containers(self) -> Mapping[str, str]:
+        """The audit's containers by role, as recorded in the session."""
+        return self.session.containers
+
+    @property
+    def run_dir(self) -> Path | None:
+        return self.session.run_dir
 
     def say(self, text: str) -> None:
         print(f"sandbox audit: {text}", file=self.err, flush=True)
@@ -338,13 +342,13 @@ class _Audit:
             ),
             "sandbox.audit": "1",
         }
-        self.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
+        run_dir = self.session.run_dir = make_run_dir(self.settings.temp_root, self.run_id, labels)
         workspace = self._workspace(uid, gid)
         layout = self.settings.layout or UserLayout(workspace=Path.cwd())
         owner = (uid, gid) if os.getuid() == 0 and (uid, gid) != (0, 0) else None
         replica = build_replica(workspace, layout.workspace, layout.steering, self.marker, owner)
         # As `sandbox run` binds it: through a nosuid,nodev mount when this process may make one.
-        mounted = nosuid_workspace(workspace, self.run_dir, name="workspace-mount")
+        mounted = nosuid_workspace(workspace, run_dir, name="workspace-mount")
         project = f"sandbox-audit-{self.run_id}"
         rng = random.SystemRandom()
 
@@ -381,16 +385,16 @@ class _Audit:
             }
             if attempt == 0:
                 self._images(ctx, labels)
-            ctx.write(self.run_dir)
-            compose = load_compose(self.run_dir / "compose.yaml")
+            ctx.write(run_dir)
+            compose = load_compose(run_dir / "compose.yaml")
             control_dir = self._control_config(internal, upstream_ip, private_ip)
             nets = self._network_specs(compose, project, public, lan, labels)
             try:
-                self._create_networks(list(nets.values()))
+                self.session.create_networks(nets.values())
                 break
             except SubnetTaken:
                 attempt += 1
-                self._remove_networks()
+                self.session.remove_networks()
                 if attempt >= _SUBNET_ATTEMPTS:
                     raise
                 used = [*backend.used_subnets(), internal, lan, public]
@@ -457,8 +461,8 @@ class _Audit:
                     "real": [*replica.real_dirs, *replica.real_files],
                     "replica": [*replica.dirs, *replica.files],
                 },
-                "steering_undo": settle_replica(replica, self.run_dir / "quarantine"),
-                **host_checks(self.plan, self.config, layout, self.run_dir),
+                "steering_undo": settle_replica(replica, run_dir / "quarantine"),
+                **host_checks(self.plan, self.config, layout, run_dir),
                 "workspace_mount": {"can_mount": can_mount(), "nosuid_mount": mounted is not None},
                 "leftovers": {
                     "findings": [dataclasses.asdict(f) for f in leftovers.findings],
@@ -468,7 +472,7 @@ class _Audit:
                     "invoker": os.getuid(),
                     "uid": uid,
                     "why": choice.why,
-                    "control": _root_invoker_control(self.run_dir),
+                    "control": _root_invoker_control(run_dir),
                 },
             }
         )
@@ -577,26 +581,6 @@ class _Audit:
         )
         return nets
 
-    def _create_networks(self, specs: list[NetworkSpec]) -> None:
-        # The same creation as a run's: the shared egress network is made sure of, never ours to remove.
-        futures = [self.pool.submit(create_network, self.backend, spec) for spec in specs]
-        errors: list[BaseException] = []
-        for future in futures:
-            try:
-                nid = future.result()
-                if nid is not None:
-                    self.networks.append(nid)
-            except BaseException as exc:
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-
-    def _remove_networks(self) -> None:
-        nets, self.networks = self.networks, []
-        for future in [self.pool.submit(self.backend.remove_network, n) for n in nets]:
-            with contextlib.suppress(DockerError):
-                future.result()
-
     def _specs(
         self,
         compose: ComposeProject,
@@ -689,7 +673,7 @@ class _Audit:
     def _start_services(self, specs: Mapping[str, ContainerSpec]) -> None:
         def up(key: str) -> None:
             cid = self.backend.create_container(specs[key])
-            self.containers[key] = cid
+            self.session.record_container(key, cid)
             self.backend.start_container(cid)
 
         futures = {key: self.pool.submit(up, key) for key in ("upstream", "proxy", "control-proxy")}
@@ -820,9 +804,8 @@ class _Audit:
 
         def launch(key: str, payload: dict[str, Any], on_line: Callable[[dict[str, Any]], None]) -> _Streamed:
             cid = self.backend.create_container(specs[key])
-            self.containers[key] = cid
-            stream = self.backend.attach(cid, stdin=True)
-            self.streams.append(stream)
+            self.session.record_container(key, cid)
+            stream = self.session.add_stream(self.backend.attach(cid, stdin=True))
             reader = _Streamed(stream, on_line)
             self.backend.start_container(cid)
             stream.send((json.dumps(payload, separators=(",", ":")) + "\n").encode())
@@ -896,35 +879,14 @@ class _Audit:
 
     # ------------------------------------------------------------------------------------------ teardown
 
-    def teardown(self) -> None:
-        """Remove everything the audit created; never raises (leftovers are reported with the fix)."""
-        problems: list[str] = []
+    def _close_listener(self) -> None:
         if self.listener is not None:
             self.listener.close()
-        backend = self._backend
-        if backend is not None:
-            removals = [
-                (k, self.pool.submit(backend.remove_container, c)) for k, c in self.containers.items()
-            ]
-            for key, future in removals:
-                try:
-                    future.result(timeout=60)
-                except Exception as exc:
-                    problems.append(f"container {key}: {exc}")
-            for stream in self.streams:
-                with contextlib.suppress(Exception):
-                    stream.close()
-            for net, future in [(n, self.pool.submit(backend.remove_network, n)) for n in self.networks]:
-                try:
-                    future.result(timeout=60)
-                except Exception as exc:
-                    problems.append(f"network {net}: {exc}")
-        if self.run_dir is not None:
-            if release_mounts(self.run_dir):  # never delete through the workspace mount
-                shutil.rmtree(self.run_dir, ignore_errors=True)
-            if self.run_dir.exists():
-                problems.append(f"temp dir {self.run_dir}")
-        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def teardown(self) -> None:
+        """Remove everything the audit created (`SandboxSession.teardown`); never raises (leftovers are
+        reported with the fix)."""
+        problems = self.session.teardown()
         if problems:
             self.say("could not remove: " + "; ".join(problems) + " (run `sandbox clean` to retry)")
 

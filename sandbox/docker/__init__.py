@@ -3,6 +3,7 @@
 Public surface::
 
     run_in_docker(options, plan, emit, *, backend=None, settings=None) -> exit code
+    SandboxSession(backend, name=...)   # what a sandbox created, and its one teardown (run, warm, audit)
     ensure_images(backend, rendered_context, plan, reporter=...) -> ImageSet     # `sandbox build`
     collect_leftovers(backend, ...) -> CleanReport                               # `sandbox clean`
     load_compose(path) -> ComposeProject                                         # compose.yaml -> specs
@@ -11,9 +12,13 @@ Public surface::
 `FakeBackend` is an in-memory engine for tests. The Docker SDK (and `requests`, ~0.2 s to import) loads
 only when `DockerBackend` is first touched, which a run does on a background thread while it renders.
 
-Module map: `_backend` (seam + specs), `_sdk` (SDK + the one error mapping), `_fake`, `_compose`,
-`_build`, `_progress`, `_run`, `_pump`, `_lines`, `_proxylog_feed`, `_signals`, `_labels`, `_gc`,
-`_subnet`, `_testkit` (docker test and benchmark helpers).
+Module map, in the order a run uses them: `_settings` (knobs, user, hidden paths), `_run` (one run: orders
+the phases, decides the exit code), `_session` (what was created, and its teardown), `_stopper` (signals,
+timeout, quota), `_claim` (a matching standby), `_sandbox` (render, images, networks, containers),
+`_compose`, `_build`, `_progress`, `_pump` (events in), `_proxywatch` + `_proxylog_feed` (the proxy's
+log), `_quota`, `_workspace_scan`, `_workspace_mount`. Around them: `_backend` (seam + specs), `_sdk` (SDK
++ the one error mapping), `_fake`, `_warm` + `_standby` (`sandbox warm`), `_signals`, `_labels`, `_gc`,
+`_subnet`, `_lines`, `_user`, `_testkit` (docker test and benchmark helpers).
 """
 
 from typing import TYPE_CHECKING, Any
@@ -40,7 +45,9 @@ from ._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME, run_labels
 from ._progress import BuildReporter, ConsoleBuildReporter, EventBuildReporter, NullReporter, TeeReporter
 from ._proxylog import ProxyAccess, is_proxy_ready_line, parse_proxy_log_line
 from ._pump import EventPump
-from ._run import DockerSettings, create_network, expert_command, read_ca_bundle, run_in_docker, secret_values
+from ._run import expert_command, run_in_docker
+from ._session import SandboxSession, create_network, ensure_shared_network
+from ._settings import DockerSettings
 from ._standby import READY_LINE, StandbyPool
 from ._subnet import host_routes, pick_subnet
 from ._user import UserChoice, resolve_user
@@ -81,6 +88,7 @@ __all__ = [
     "NullReporter",
     "ObjectInfo",
     "ProxyAccess",
+    "SandboxSession",
     "SkillsCache",
     "StandbyPool",
     "SubnetTaken",
@@ -90,6 +98,7 @@ __all__ = [
     "collect_leftovers",
     "create_network",
     "ensure_images",
+    "ensure_shared_network",
     "expert_command",
     "format_skills",
     "host_routes",
@@ -102,13 +111,11 @@ __all__ = [
     "parse_proxy_log_line",
     "pick_subnet",
     "plan_key",
-    "read_ca_bundle",
     "release_mounts",
     "resolve_user",
     "run_in_docker",
     "run_labels",
     "scan_workspace",
-    "secret_values",
     "stop_pool",
     "warm_pool",
 ]
