@@ -9,27 +9,29 @@ rebuilt that RunSetting from the native runtime's private module. Now the host r
   default (`sandbox.settings`);
 * the `RunRequest` it returns is what the native runtime runs, on the host or in the container; across
   the container boundary it travels as JSON on stdin beside the secrets (`WirePayload`), never as argv;
-* `build_run_setting` is the one RunSetting builder: the native runtime stores what it ran with it, and
-  the docker host records the container's runs with it, from the same request, so the two cannot differ.
+* `build_run_setting` is the one RunSetting builder: the native runtime stores what it ran with it, the
+  docker host records the container's runs with it, from the same request, so the two cannot differ; a CLI
+  runtime records its runs with it too, saying what the CLI was given instead (`CliRun`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from sandbox._errors import UserError
 from sandbox.events import Checkpoint, RunInput, RunSetting, create_id, now_ms
-from sandbox.settings import ResolvedSettings, resolve_settings
+from sandbox.settings import CliLimits, ResolvedSettings, resolve_settings
 
 if TYPE_CHECKING:
     from sandbox.config import PerstackConfig
     from sandbox.jobs import JobStore
     from sandbox.options import RunOptions
 
-__all__ = ["RunRequest", "WirePayload", "build_run_setting", "check_resume", "resolve_run"]
+__all__ = ["CliRun", "RunRequest", "WirePayload", "build_run_setting", "check_resume", "resolve_run"]
 
 #: Checkpoint statuses a run resumes from without a new query (the answer or the delegates' results).
 _RESUMES_WITHOUT_QUERY = ("stoppedByInteractiveTool", "stoppedByDelegate")
@@ -129,6 +131,21 @@ def resolve_run(
     )
 
 
+@dataclass(frozen=True)
+class CliRun:
+    """What a CLI runtime (`sandbox.runtimes`) gave its CLI in place of the request's native settings.
+
+    `runtime`: the runtime's id, recorded as the provider (`{"runtime": id}`): the CLI picks its own.
+    `model`: the model passed to the CLI, or `<id>:default`. `limits`: what the CLI was told
+    (`sandbox.settings.resolve_cli_limits`, from the request's settings). The CLI takes no temperature or
+    reasoning budget, so none is recorded.
+    """
+
+    runtime: str
+    model: str
+    limits: CliLimits
+
+
 def build_run_setting(
     request: RunRequest,
     config: PerstackConfig,
@@ -139,11 +156,14 @@ def build_run_setting(
     env: Mapping[str, str],
     experts: Iterable[str] | None = None,
     proxy_url: str | None = None,
+    cli: CliRun | None = None,
 ) -> RunSetting:
     """The RunSetting of one run of `request`'s job (its coordinator's or a delegate's).
 
-    `env`: stored redacted by `JobStore.store_run_setting`; the docker host passes names with empty values.
-    `experts`: the Experts to record (the sandbox's, for a docker run); every Expert of `config` if None.
+    `env`: stored redacted by `JobStore.store_run_setting`; the docker host and the CLI runtimes pass names
+    with empty values. `experts`: the Experts to record (the sandbox's, for a docker run; the Expert and
+    its delegates, for a CLI run); every Expert of `config` if None. `cli`: the run went through a CLI
+    runtime, which ran with these instead of the native provider, model and limits.
     """
     from sandbox.config import DEFAULT_PERSTACK_API_BASE_URL
 
@@ -152,19 +172,33 @@ def build_run_setting(
     recorded: dict[str, Any] = {
         k: config.experts[k].model_dump(mode="json", by_alias=True, exclude_none=True) for k in keys
     }
+    ran: dict[str, Any] = {
+        "model": s.model,
+        "provider_config": {"providerName": s.provider, **s.provider_setting},
+        "reasoning_budget": s.reasoning_budget,
+        "temperature": s.temperature,
+        "max_steps": s.max_steps,
+        "max_retries": s.max_retries,
+        "timeout": s.timeout_ms,
+    }
+    if cli is not None:
+        ran.update(
+            model=cli.model,
+            provider_config={"runtime": cli.runtime},
+            reasoning_budget=None,
+            temperature=None,
+            max_steps=cli.limits.max_steps,
+            max_retries=cli.limits.max_retries,
+            timeout=cli.limits.timeout_ms,
+        )
     now = now_ms()
     return RunSetting(
-        model=s.model,
-        provider_config={"providerName": s.provider, **s.provider_setting},
+        **ran,
         job_id=request.job_id,
         run_id=run_id,
         expert_key=expert_key,
         input=run_input,
         experts=recorded,
-        reasoning_budget=s.reasoning_budget,
-        max_steps=s.max_steps,
-        max_retries=s.max_retries,
-        timeout=s.timeout_ms,
         started_at=now,
         updated_at=now,
         perstack_api_base_url=config.perstack_api_base_url or DEFAULT_PERSTACK_API_BASE_URL,
@@ -172,5 +206,4 @@ def build_run_setting(
         env=dict(env),
         proxy_url=proxy_url,
         verbose=request.verbose or None,
-        temperature=s.temperature,
     )

@@ -106,11 +106,12 @@ def resolve_settings(options: RunOptions) -> ResolvedSettings:
     )
 
 
-def resolve_cli_limits(options: RunOptions) -> CliLimits:
+def resolve_cli_limits(options: RunOptions, settings: ResolvedSettings) -> CliLimits:
     """The limits of a run through a CLI agent. perstack.toml's `timeout` is per generation, which a CLI
-    does not expose, so only `--timeout` (the whole run) applies there."""
+    does not expose, so only `--timeout` (the whole run) applies there. `settings`: the run's, resolved
+    once (`sandbox.request.RunRequest.settings`); the retries recorded are theirs."""
     return CliLimits(
         max_steps=_pick(None, options.max_steps, options.config.max_steps),
-        max_retries=resolve_settings(options).max_retries,
+        max_retries=settings.max_retries,
         timeout_ms=_pick(DEFAULT_CLI_TIMEOUT_MS, options.timeout_ms),
     )

@@ -29,6 +29,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ._walk import Walk
+
 __all__ = ["QuotaWatcher", "format_size", "written_since"]
 
 
@@ -39,38 +41,16 @@ def format_size(n: int) -> str:
     return f"{n}b"
 
 
-def written_since(
-    workspace: Path, since_ns: int, *, skip: Iterable[str] = (), prune: Iterable[str] = ()
-) -> int:
+def written_since(workspace: Path, since_ns: int, *, prune: Iterable[str] = ()) -> int:
     """Bytes in blocks of the regular files under `workspace` changed at or after `since_ns` (each inode
-    once, symlinks never followed, top-level names in `skip` and absolute directories in `prune` not
-    entered)."""
-    total, seen, skipped = 0, set(), set(skip)
-    pruned = {os.path.realpath(p) for p in prune}
-    root = os.path.realpath(workspace)
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = os.scandir(directory)
-        except OSError:
-            continue
-        with entries:
-            for entry in entries:
-                if directory == root and entry.name in skipped:
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    if entry.path not in pruned:
-                        stack.append(entry.path)
-                elif stat.S_ISREG(st.st_mode) and st.st_ctime_ns >= since_ns:
-                    key = (st.st_dev, st.st_ino)
-                    if key not in seen:
-                        seen.add(key)
-                        total += st.st_blocks * 512
+    once, symlinks never followed, absolute directories in `prune` not entered: `_walk.Walk`)."""
+    total, seen = 0, set()
+    for _directory, _entry, st in Walk(workspace, prune=prune):
+        if stat.S_ISREG(st.st_mode) and st.st_ctime_ns >= since_ns:
+            key = (st.st_dev, st.st_ino)
+            if key not in seen:
+                seen.add(key)
+                total += st.st_blocks * 512
     return total
 
 
@@ -88,7 +68,6 @@ class QuotaWatcher:
     quota: int
     on_exceeded: Callable[[], None]
     since_ns: int = 0
-    skip: tuple[str, ...] = ()
     prune: tuple[str, ...] = ()
     interval: float = 0.1
     usage: Callable[[Path], tuple[int, int]] = field(default=_used)
@@ -126,7 +105,7 @@ class QuotaWatcher:
         now = time.monotonic()
         if now < self._next_walk:
             return False
-        written = written_since(self.workspace, self.since_ns, skip=self.skip, prune=self.prune)
+        written = written_since(self.workspace, self.since_ns, prune=self.prune)
         took = time.monotonic() - now
         self._next_walk = time.monotonic() + max(1.0, 10 * took)
         self.grown = max(self.grown, written)

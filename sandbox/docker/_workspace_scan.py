@@ -13,12 +13,13 @@ to them rather than to the sandbox:
 Set-id bits are removed (nothing else is touched: the workspace is left as the Expert left it); every
 finding is one stderr line, bounded, plus a summary.
 
-Cheap for big workspaces: one `lstat` per entry (`os.scandir`, which never follows symlinks), and only
+Cheap for big workspaces: one `lstat` per entry (`_walk.Walk`, which never follows symlinks), and only
 entries whose ctime is at or after the run's start are considered. ctime is set by the kernel on every
 change to an inode (create, chmod, rename, link) and cannot be set back by an unprivileged process, so an
 entry the run created or changed cannot hide with an old ctime; an older entry is the user's own. Directories
 cannot be pruned by ctime (a chmod deep in the tree changes only that file's ctime), so the walk visits
-everything but does no work for old entries. The hidden job store (`perstack/`, the host's) is skipped.
+everything but does no work for old entries. The hidden job store (`perstack/`, the host's) is not entered:
+the executor prunes it, with the run's own dir.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ._walk import Walk
 
 __all__ = ["Finding", "ScanReport", "report_lines", "scan_workspace"]
 
@@ -101,68 +104,48 @@ def scan_workspace(
     workspace: Path,
     since_ns: int,
     *,
-    skip: Iterable[str] = (),
     prune: Iterable[str] = (),
     fix: bool = True,
     max_entries: int = MAX_ENTRIES,
 ) -> ScanReport:
-    """Walk `workspace` (never following symlinks) for the entries above, changed at or after `since_ns`.
+    """Walk `workspace` (never following symlinks: `_walk.Walk`) for the entries above, changed at or after
+    `since_ns`.
 
-    `skip`: top-level names not to enter (the host's job store). `prune`: absolute directories not to enter
-    (the run's own dir, should the workspace contain it). `fix`: remove set-id bits.
+    `prune`: absolute directories not to enter (the run's own dir and the host's hidden ones, the job store
+    among them). `fix`: remove set-id bits.
     """
     report = ScanReport()
-    root = os.path.realpath(workspace)
     threshold = since_ns - _SLACK_NS
-    skipped = set(skip)
-    pruned = {os.path.realpath(p) for p in prune}
-    stack = [root]
-    while stack:
-        directory = stack.pop()
-        try:
-            entries = os.scandir(directory)
-        except OSError as exc:
-            if directory == root:
-                report.errors.append(f"{root}: {exc.strerror}")
+    walk = Walk(workspace, prune=prune, max_entries=max_entries)
+    root = walk.root
+    for directory, entry, st in walk:
+        if st.st_ctime_ns < threshold:
             continue
-        with entries:
-            for entry in entries:
-                report.scanned += 1
-                if report.scanned > max_entries:
-                    report.truncated = True
-                    return report
-                if directory == root and entry.name in skipped:
-                    continue
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                mode = st.st_mode
-                if stat.S_ISDIR(mode) and entry.path not in pruned:
-                    stack.append(entry.path)
-                if st.st_ctime_ns < threshold:
-                    continue
-                rel = os.path.relpath(entry.path, root)
-                # (A set-gid directory only makes new files inherit its group: not reported.)
-                if stat.S_ISREG(mode) and mode & (stat.S_ISUID | stat.S_ISGID):
-                    kind = "setuid" if mode & stat.S_ISUID else "setgid"
-                    detail = f"mode {stat.S_IMODE(mode):04o}, owner {st.st_uid}:{st.st_gid}"
-                    fixed = fix and _strip_setid(entry.path, st)
-                    report.findings.append(Finding(rel, kind, detail, fixed))
-                elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-                    what = "char" if stat.S_ISCHR(mode) else "block"
-                    detail = f"{what} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
-                    report.findings.append(Finding(rel, "device", detail))
-                elif stat.S_ISFIFO(mode):
-                    report.findings.append(Finding(rel, "fifo"))
-                elif stat.S_ISSOCK(mode):
-                    report.findings.append(Finding(rel, "socket"))
-                elif stat.S_ISLNK(mode):
-                    target = ""
-                    with contextlib.suppress(OSError):
-                        target = os.readlink(entry.path)
-                    if target and _outside(root, directory, target):
-                        report.findings.append(Finding(rel, "symlink-outside", f"-> {target!r}"))
+        mode = st.st_mode
+        rel = os.path.relpath(entry.path, root)
+        # (A set-gid directory only makes new files inherit its group: not reported.)
+        if stat.S_ISREG(mode) and mode & (stat.S_ISUID | stat.S_ISGID):
+            kind = "setuid" if mode & stat.S_ISUID else "setgid"
+            detail = f"mode {stat.S_IMODE(mode):04o}, owner {st.st_uid}:{st.st_gid}"
+            fixed = fix and _strip_setid(entry.path, st)
+            report.findings.append(Finding(rel, kind, detail, fixed))
+        elif stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+            what = "char" if stat.S_ISCHR(mode) else "block"
+            detail = f"{what} {os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+            report.findings.append(Finding(rel, "device", detail))
+        elif stat.S_ISFIFO(mode):
+            report.findings.append(Finding(rel, "fifo"))
+        elif stat.S_ISSOCK(mode):
+            report.findings.append(Finding(rel, "socket"))
+        elif stat.S_ISLNK(mode):
+            target = ""
+            with contextlib.suppress(OSError):
+                target = os.readlink(entry.path)
+            if target and _outside(root, directory, target):
+                report.findings.append(Finding(rel, "symlink-outside", f"-> {target!r}"))
+    report.scanned, report.truncated = walk.visited, walk.truncated
+    if walk.root_error is not None:
+        report.errors.append(f"{root}: {walk.root_error.strerror}")
     return report
 
 

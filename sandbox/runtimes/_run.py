@@ -41,7 +41,6 @@ from sandbox.events import (
     Message,
     ResolveToolResults,
     RunInput,
-    RunSetting,
     StartRun,
     Step,
     StopRunByError,
@@ -57,6 +56,7 @@ from sandbox.events import (
 )
 from sandbox.events import ToolResult as EventToolResult
 from sandbox.jobs import JobStore
+from sandbox.request import CliRun, RunRequest, build_run_setting, resolve_run
 from sandbox.settings import DEFAULT_CLI_TIMEOUT_MS, CliLimits, resolve_cli_limits
 
 from ._base import CliRequest, CliRuntime, Emit
@@ -327,20 +327,25 @@ def run_cli(
     emit: Emit,
     *,
     note: Note | None = None,
+    request: RunRequest | None = None,
 ) -> int:
     """Run `options.expert_key` once through `runtime`; return 0, 1 (error), 130/143 (signals).
 
     Raises `AdapterError` before any event is emitted when the binary or the credentials are missing;
-    after that, every failure is a `stopRunByError` event and exit code 1.
+    after that, every failure is a `stopRunByError` event and exit code 1. `request`: the run already
+    resolved (`sandbox.request`), as the native runtime takes it; resolved here from `options` when None.
     """
     say = note or _stderr_note
-    binary = _preflight(runtime, options)
-    expert = map_expert(options.config, options.expert_key, options.env)
-    limits = resolve_cli_limits(options)
+    binary = _preflight(runtime, options)  # before resolving: it refuses what a CLI cannot resume
+    run = request or resolve_run(options, None)
+    if run.checkpoint is not None or run.interactive_result is not None:
+        raise AdapterError(f"{runtime.name}: a CLI runtime cannot resume a checkpoint")
+    expert = map_expert(options.config, run.expert_key, options.env)
+    limits = resolve_cli_limits(options, run.settings)
     scratch = Path(tempfile.mkdtemp(prefix=f"sandbox-{runtime.id}-"))
     try:
-        request = CliRequest(
-            query=options.query or "",
+        cli_request = CliRequest(
+            query=run.query or "",
             expert=expert,
             model=_resolve_model(runtime, options, say),
             max_steps=limits.max_steps,
@@ -349,7 +354,7 @@ def run_cli(
             env=options.env,
             flags=runtime.supported_flags(binary, options.env),
         )
-        invocation = runtime.build_invocation(request)
+        invocation = runtime.build_invocation(cli_request)
         for line in invocation.notes:
             say(f"{runtime.id}: {line}")
         for skill in invocation.skills:
@@ -364,7 +369,7 @@ def run_cli(
         timeout_s = limits.timeout_ms / 1000
         state = StreamState(servers=tuple(s.name for s in expert.servers), workdir=scratch)
         recorder = _start(
-            runtime, options, emit, request, invocation.skills, child_env, limits, binary, state
+            runtime, options, run, emit, cli_request, invocation.skills, child_env, limits, binary, state
         )
         spec = ProcessSpec(
             argv=[binary, *invocation.args], env=child_env, cwd=options.workspace, timeout=timeout_s
@@ -385,6 +390,7 @@ def run_cli(
 def _start(
     runtime: CliRuntime,
     options: RunOptions,
+    run: RunRequest,
     emit: Emit,
     request: CliRequest,
     skills: list[SkillStatus],
@@ -394,11 +400,11 @@ def _start(
     state: StreamState,
 ) -> _Recorder:
     """Emit `initializeRuntime`, store the run setting, emit `startRun`; return the run's recorder."""
-    job_id = options.job_id or create_id()
+    job_id = run.job_id
     run_id = create_id()
     version = runtime.version(binary, options.env)
     model = request.model or f"{runtime.id}:default"
-    max_retries = limits.max_retries  # 0 is a setting: `sandbox.settings`, not a falsy `or`
+    max_retries = limits.max_retries  # the request's settings: 0 is a setting, not a falsy `or`
     expert = request.expert
     store = JobStore(options.jobs_dir)
     recorder = _Recorder(
@@ -428,21 +434,16 @@ def _start(
             skills=[s.to_dict() for s in skills],
         )
     )
-    now = now_ms()
     store.store_run_setting(
-        RunSetting(
-            model=model,
-            provider_config={"runtime": runtime.id},
-            job_id=job_id,
+        build_run_setting(
+            run,
+            options.config,
             run_id=run_id,
             expert_key=expert.expert_key,
-            input=RunInput(text=request.query),
-            max_steps=request.max_steps,
-            max_retries=max_retries,
-            timeout=limits.timeout_ms,
-            started_at=now,
-            updated_at=now,
+            run_input=RunInput(text=request.query),
             env=dict.fromkeys(sorted(child_env), ""),  # names only; values never reach the disk
+            experts=(expert.expert_key, *expert.delegates),  # the prompt describes its delegates
+            cli=CliRun(runtime=runtime.id, model=model, limits=limits),
         )
     )
     recorder.start()

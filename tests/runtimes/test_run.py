@@ -297,3 +297,29 @@ def test_max_retries_zero_is_recorded_as_zero_by_a_cli_runtime(
     assert init.max_retries == 0  # type: ignore[attr-defined]
     setting = JobStore(options.jobs_dir).retrieve_run_setting(init.job_id, init.run_id)  # type: ignore[attr-defined]
     assert setting is not None and setting.max_retries == 0
+
+
+def test_a_cli_run_records_what_its_resolved_request_and_the_cli_ran_with(
+    tmp_path: Path, fake_cli: Callable[[str], FakeCli], collected: Collected, notes: list[str]
+) -> None:
+    """The run setting comes from `sandbox.request.build_run_setting` and the request passed in: its job id
+    and retries, not a second resolution of the options; the model and limits are those the CLI was given."""
+    import dataclasses
+
+    from sandbox.request import resolve_run
+
+    cli = fake_cli("cursor-agent")
+    cli.configure(stream=str(stream_path("cursor", "reference-2026.03.20.jsonl")))
+    options = make_options(tmp_path, runtime="cursor", env=cli.env(**CURSOR_AUTH), expert="writer")
+    resolved = resolve_run(dataclasses.replace(options, max_retries=2, job_id="job-given"), None)
+    code = run_cli(get_runtime("cursor"), options, collected, note=notes.append, request=resolved)  # type: ignore[arg-type]
+    assert code == 0
+    init = collected.events[0]
+    assert init.job_id == "job-given" and init.max_retries == 2  # type: ignore[attr-defined]
+    setting = JobStore(options.jobs_dir).retrieve_run_setting("job-given", init.run_id)  # type: ignore[attr-defined]
+    assert setting is not None and setting.job_id == "job-given" and setting.max_retries == 2
+    assert setting.model == "cursor:default" and setting.provider_config == {"runtime": "cursor"}
+    assert setting.max_steps is None and setting.timeout == init.timeout  # type: ignore[attr-defined]
+    assert setting.reasoning_budget is None and setting.temperature is None  # a CLI takes neither
+    assert sorted(setting.experts) == ["reviewer", "writer"]  # the Expert and the delegates its prompt names
+    assert setting.input.text == "create hello.txt" and "CURSOR_API_KEY" in setting.env

@@ -10,7 +10,7 @@ import pytest
 from sandbox import _defaults
 from sandbox.config import parse_config_text
 from sandbox.options import RunOptions
-from sandbox.settings import resolve_cli_limits, resolve_provider, resolve_settings
+from sandbox.settings import CliLimits, resolve_cli_limits, resolve_provider, resolve_settings
 
 
 def options(toml: str = "", **flags: object) -> RunOptions:
@@ -18,6 +18,11 @@ def options(toml: str = "", **flags: object) -> RunOptions:
     return dataclasses.replace(
         RunOptions(config=config, config_path=Path("perstack.toml"), expert_key="a", query="q"), **flags
     )  # type: ignore[arg-type]
+
+
+def cli_limits(o: RunOptions) -> CliLimits:
+    """A CLI run's limits, from the settings resolved once (as `run_cli` does with its request's)."""
+    return resolve_cli_limits(o, resolve_settings(o))
 
 
 def test_the_defaults_table_applies_when_nothing_is_set() -> None:
@@ -33,7 +38,7 @@ def test_the_defaults_table_applies_when_nothing_is_set() -> None:
         and s.reasoning_budget == _defaults.DEFAULT_REASONING_BUDGET
     )
     assert s.wall_clock_s == _defaults.DEFAULT_TIMEOUT_MS / 1000 * _defaults.DEFAULT_MAX_STEPS
-    cli = resolve_cli_limits(options())
+    cli = cli_limits(options())
     assert cli.max_steps is None and cli.timeout_ms == _defaults.DEFAULT_CLI_TIMEOUT_MS
     assert cli.max_retries == _defaults.DEFAULT_MAX_RETRIES
 
@@ -43,7 +48,7 @@ def test_the_defaults_table_applies_when_nothing_is_set() -> None:
 )
 def test_zero_retries_is_a_setting_for_every_runtime(toml: str, flags: dict[str, object]) -> None:
     assert resolve_settings(options(toml, **flags)).max_retries == 0
-    assert resolve_cli_limits(options(toml, **flags)).max_retries == 0
+    assert cli_limits(options(toml, **flags)).max_retries == 0
 
 
 def test_flags_beat_the_file_and_the_files_provider_setting_stays_with_its_provider() -> None:
@@ -72,6 +77,6 @@ def test_flags_beat_the_file_and_the_files_provider_setting_stays_with_its_provi
     )
     assert resolve_provider("openai", options(toml).config)[1] == {"baseUrl": "https://llm.example.com/v1"}
     # A CLI agent's step limit is only what someone set; its timeout is the whole run's, never the file's.
-    cli = resolve_cli_limits(options(toml))
+    cli = cli_limits(options(toml))
     assert cli.max_steps == 7 and cli.timeout_ms == _defaults.DEFAULT_CLI_TIMEOUT_MS
-    assert resolve_cli_limits(options(toml, timeout_ms=900)).timeout_ms == 900
+    assert cli_limits(options(toml, timeout_ms=900)).timeout_ms == 900

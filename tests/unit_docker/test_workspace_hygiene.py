@@ -103,7 +103,7 @@ def test_the_scan_reports_each_hazard_once_and_strips_set_id_bits(tmp_path: Path
     _plant(ws)
     plain = ws / "plain.txt"
     plain.write_text("x")
-    report = scan_workspace(ws, since, skip=["perstack"])
+    report = scan_workspace(ws, since, prune=[str(ws / "perstack")])
     kinds = {f.path: f.kind for f in report.findings}
     assert kinds == {
         "suid": "setuid",
@@ -124,7 +124,7 @@ def test_the_scan_reports_each_hazard_once_and_strips_set_id_bits(tmp_path: Path
         "'abs-link' is a symlink pointing outside the workspace (-> '/etc/passwd')" in x for x in lines
     )
     # Again: nothing left to fix, the rest still reported.
-    again = scan_workspace(ws, since, skip=["perstack"])
+    again = scan_workspace(ws, since, prune=[str(ws / "perstack")])
     assert again.fixed == 0 and len(again.findings) == 4
 
 
@@ -222,7 +222,7 @@ def test_written_since_counts_each_changed_file_once(tmp_path: Path) -> None:
     (tmp_path / "perstack").mkdir()
     (tmp_path / "perstack" / "job").write_bytes(b"z" * MIB)
     # ... control: from the past, the new file counts once (not twice for the hard link), the job store not.
-    total = written_since(tmp_path, 0, skip=["perstack"])
+    total = written_since(tmp_path, 0, prune=[str(tmp_path / "perstack")])
     assert 3 * MIB <= total < 3 * MIB + 64 * 1024
 
 
