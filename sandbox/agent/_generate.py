@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sandbox.agent._messages import to_model_messages, usage_from
-from sandbox.agent.skills._skill import ToolSpec
+from sandbox.agent.skills import ToolSpec
 from sandbox.events import (
     CheckpointError,
     CompleteStreamingReasoning,

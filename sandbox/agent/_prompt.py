@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sandbox.agent.skills._skill import Skill
+from sandbox.agent.skills import Skill
 from sandbox.events import InstructionMessage, TextPart
 
 __all__ = ["instruction_message"]
