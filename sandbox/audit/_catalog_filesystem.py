@@ -9,7 +9,7 @@ mounted host directory is recognised by the same method, and the same write work
 # ruff: noqa: S108 - every /tmp, /var/tmp and /dev/shm here is a path inside the container, never the host's
 from __future__ import annotations
 
-from ._catalog_judges import _errno_name, _r, _spec
+from ._catalog_judges import _errno_name, _r, _spec, reading
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["filesystem_probes"]
@@ -164,8 +164,7 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
 
     pid = "fs.etc-shadow"
 
-    def j_shadow(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, f"{pid}/read")
+    def j_shadow(r: Result) -> Judgement:
         shadow, passwd = r["/etc/shadow"], r["/etc/passwd"]
         if site.uid == 0:
             ok = True
@@ -189,13 +188,15 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "/etc/shadow cannot be read",
             "unreadable (EACCES) unless the invoking user is root; never the host's",
             "/etc/passwd is readable the same way",
-            j_shadow,
-            inside=(_spec(pid, "read", "read_files", paths=["/etc/shadow", "/etc/passwd"]),),
+            part="read",
+            kind="read_files",
+            verdict=j_shadow,
+            paths=["/etc/shadow", "/etc/passwd"],
         )
     )
 
@@ -210,8 +211,7 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         f"/run/user/{site.uid}/docker.sock",
     ]
 
-    def j_sock(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, f"{pid}/scan")
+    def j_sock(r: Result) -> Judgement:
         found = [s for s in r["sockets"] if not s.startswith(("/tmp/", "/home/sandbox/"))]
         connected = [p for p, a in r["connect"].items() if a["connected"]]
         ok = not found and not connected
@@ -227,20 +227,23 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "The Docker socket (or any engine socket) is not reachable",
             "no docker.sock/containerd.sock/podman.sock; no Unix socket from the host",
             "a socket the probe creates itself is found and connectable",
-            j_sock,
-            inside=(_spec(pid, "scan", "sockets", roots=["/"], connect=engine_sockets),),
+            part="scan",
+            kind="sockets",
+            verdict=j_sock,
+            roots=["/"],
+            connect=engine_sockets,
         )
     )
 
     pid = "fs.mounts"
 
-    def j_mounts(ev: Evidence, pid: str = pid) -> Judgement:
-        mounts = _r(ev, f"{pid}/list")["mounts"]
+    def j_mounts(r: Result) -> Judgement:
+        mounts = r["mounts"]
         binds = {m["mountPoint"] for m in mounts if m["fstype"] in _HOST_FS_TYPES}
         # The masks over the host's steering files: an empty file of the rendered context, read-only.
         masks = {
@@ -262,14 +265,15 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "Only the workspace (and the read-only Expert config) come from the host",
             "host filesystems mounted only at /workspace, /sandbox/expert "
             "(+ Docker's hosts/resolv.conf/hostname, + read-only masks over steering files)",
             "the workspace mount is detected by the same method",
-            j_mounts,
-            inside=(_spec(pid, "list", "mounts"),),
+            part="list",
+            kind="mounts",
+            verdict=j_mounts,
         )
     )
 

@@ -7,6 +7,9 @@ Most probes are one of a few shapes, and each shape is written here once, so a p
 * `refused_by_proxy`: a CONNECT the proxy must refuse with a 403 *and* the matching decision in its own
   log (`toBlockDomain`-style), with the same request allowed through the control proxy, another probe's
   allowed request, or the allowed path (`egress.allowlisted`) as its control;
+* `reading`: one spec inside the sandbox judged on its result alone (a limit read back, a bomb's end);
+* `mirrored`: the same spec inside and in the control runner outside, judged on both results: the reading
+  outside is the control that shows what the sandbox takes away;
 * `judge`: the judge of such a pair. It reads both results before looking at either, so a missing result
   is named in the failure the same way whichever side is missing.
 
@@ -30,8 +33,10 @@ __all__ = [
     "answered_nonce",
     "connected_from",
     "judge",
+    "mirrored",
     "no_route",
     "none_connected",
+    "reading",
     "real_and_control",
     "refused_as",
     "refused_by_proxy",
@@ -266,4 +271,54 @@ def refused_by_proxy(
         control,
         judge(f"{pid}/real", refused_as(name, 443, code), ref, check),
         inside=inside,
+    )
+
+
+def reading(
+    pid: str,
+    title: str,
+    expected: str,
+    control: str,
+    *,
+    part: str,
+    kind: str,
+    verdict: Callable[[Result], Judgement],
+    **params: Any,
+) -> AuditProbe:
+    """One spec (`{pid}/{part}`) run inside the sandbox; `verdict` judges its result alone."""
+    key = f"{pid}/{part}"
+    return AuditProbe(
+        pid,
+        title,
+        expected,
+        control,
+        lambda ev: verdict(_r(ev, key)),
+        inside=(_spec(pid, part, kind, **params),),
+    )
+
+
+def mirrored(
+    pid: str,
+    title: str,
+    expected: str,
+    control: str,
+    *,
+    part: str,
+    kind: str,
+    verdict: Callable[[Result, Result], Judgement],
+    **params: Any,
+) -> AuditProbe:
+    """The same spec run inside the sandbox and in the control runner outside it; `verdict` gets both
+    results (inside, outside): what reads as empty inside must read as present outside, or the probe could
+    not have seen the difference."""
+    key = f"{pid}/{part}"
+    spec = _spec(pid, part, kind, **params)
+    return AuditProbe(
+        pid,
+        title,
+        expected,
+        control,
+        lambda ev: verdict(_r(ev, key), _r(ev, key, "outside")),
+        inside=(spec,),
+        outside=(spec,),
     )

@@ -24,7 +24,7 @@ from typing import Any
 
 from sandbox.events import ProxyAccess, SkillStderr, event_to_json
 
-from ._catalog_judges import _r, _spec
+from ._catalog_judges import _r, _spec, mirrored
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["FORGE_JOB", "peer_probes"]
@@ -135,8 +135,7 @@ def peer_probes(site: Site) -> list[AuditProbe]:
 
     pid = "secrets.core-dumps"
 
-    def j_core(ev: Evidence, pid: str = pid) -> Judgement:
-        inside, outside = _r(ev, f"{pid}/limit"), _r(ev, f"{pid}/limit", "outside")
+    def j_core(inside: Result, outside: Result) -> Judgement:
         ok = (
             inside["hard"] == 0
             and inside["soft"] == 0
@@ -157,14 +156,14 @@ def peer_probes(site: Site) -> list[AuditProbe]:
         return Judgement(ok, text, c_ok, control)
 
     P.append(
-        AuditProbe(
+        mirrored(
             pid,
             "No process in the sandbox can dump a core",
             "hard RLIMIT_CORE 0 for every process, not raisable (a core is process memory: keys, tokens)",
             "lowering a soft limit works; outside the sandbox the same probe raises its core limit",
-            j_core,
-            inside=(_spec(pid, "limit", "core_limit"),),
-            outside=(_spec(pid, "limit", "core_limit"),),
+            part="limit",
+            kind="core_limit",
+            verdict=j_core,
         )
     )
 

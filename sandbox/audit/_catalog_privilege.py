@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ._catalog_judges import _denied_errno, _errno_name, _r, _spec
+from ._catalog_judges import _denied_errno, _errno_name, _r, _spec, mirrored
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["privilege_probes"]
@@ -38,8 +38,7 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
 
     pid = "priv.capabilities"
 
-    def j_caps(ev: Evidence, pid: str = pid) -> Judgement:
-        r, c = _r(ev, f"{pid}/status"), _r(ev, f"{pid}/status", "outside")
+    def j_caps(r: Result, c: Result) -> Judgement:
         sets = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
         nonzero = [s for s in sets if not _zero(r.get(s))]
         return Judgement(
@@ -52,14 +51,14 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        mirrored(
             pid,
             "The Expert holds no capabilities",
             "CapEff, CapPrm, CapBnd, CapAmb, CapInh all 0 (cap_drop ALL)",
             "the same reading in a container with capabilities shows them",
-            j_caps,
-            inside=(_spec(pid, "status", "proc_status"),),
-            outside=(_spec(pid, "status", "proc_status"),),
+            part="status",
+            kind="proc_status",
+            verdict=j_caps,
         )
     )
 

@@ -7,8 +7,8 @@ a stop is the limit's doing; the host's responsiveness during the bombs is measu
 # ruff: noqa: S108 - /tmp here is a path inside the container, never the host's
 from __future__ import annotations
 
-from ._catalog_judges import _r, _spec
-from ._catalog_model import AuditProbe, Evidence, Judgement, Site
+from ._catalog_judges import reading
+from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["resource_probes"]
 
@@ -23,8 +23,7 @@ def resource_probes(site: Site) -> list[AuditProbe]:
 
     pid = "res.limits"
 
-    def j_limits(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, f"{pid}/cgroup")
+    def j_limits(r: Result) -> Judgement:
         mem, pids = _int(r.get("memory")), _int(r.get("pids"))
         quota, period = _int(r.get("cpuQuota")), _int(r.get("cpuPeriod"))
         cpus = quota / period if quota and period and quota > 0 else None
@@ -40,20 +39,20 @@ def resource_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "The kernel enforces the plan's limits",
             f"memory {site.memory_bytes // mib} MiB, pids {site.pids}, cpus {site.cpus}",
             "-",
-            j_limits,
-            inside=(_spec(pid, "cgroup", "cgroup_limits"),),
+            part="cgroup",
+            kind="cgroup_limits",
+            verdict=j_limits,
         )
     )
 
     pid = "res.fork-bomb"
 
-    def j_fork(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, f"{pid}/bomb")
+    def j_fork(r: Result) -> Judgement:
         forked = int(r.get("forked") or 0)
         ok = r.get("stoppedBy") == "EAGAIN" and forked < site.pids
         return Judgement(
@@ -64,20 +63,21 @@ def resource_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "A fork bomb stops at the pids limit",
             f"fork() fails (EAGAIN) before {site.pids} processes",
             "the bomb forked up to the limit",
-            j_fork,
-            inside=(_spec(pid, "bomb", "fork_bomb", maxProcs=site.pids + 64),),
+            part="bomb",
+            kind="fork_bomb",
+            verdict=j_fork,
+            maxProcs=site.pids + 64,
         )
     )
 
     pid = "res.memory-bomb"
 
-    def j_mem(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, f"{pid}/bomb")
+    def j_mem(r: Result) -> Judgement:
         got = int(r.get("allocated") or 0)
         killed = r.get("returncode") == -9
         ok = killed and got <= site.memory_bytes and not r.get("reachedCap")
@@ -90,21 +90,22 @@ def resource_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "A memory bomb is killed at the memory limit",
             f"killed by the OOM killer at no more than {site.memory_bytes // mib} MiB (no swap)",
             "the bomb allocated a large part of the limit first",
-            j_mem,
-            inside=(_spec(pid, "bomb", "memory_bomb", maxBytes=site.memory_bytes * 3 // 2 + 256 * mib),),
+            part="bomb",
+            kind="memory_bomb",
+            verdict=j_mem,
+            maxBytes=site.memory_bytes * 3 // 2 + 256 * mib,
         )
     )
 
     pid = "res.tmpfs-fill"
     bounded_by_memory = site.tmpfs_bytes >= site.memory_bytes
 
-    def j_fill(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, f"{pid}/fill")
+    def j_fill(r: Result) -> Judgement:
         size, written = int(r.get("size") or 0), int(r.get("written") or 0)
         if bounded_by_memory:
             ok = r.get("returncode") == -9 or r.get("stoppedBy") == "ENOSPC"
@@ -119,14 +120,17 @@ def resource_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "Filling the tmpfs stops at its size",
             f"ENOSPC at {site.tmpfs_bytes // mib} MiB"
             + (" (or the memory limit, which is smaller)" if bounded_by_memory else ""),
             "the writes did fill it",
-            j_fill,
-            inside=(_spec(pid, "fill", "fill_tmpfs", path="/tmp", maxBytes=site.tmpfs_bytes + 64 * mib),),
+            part="fill",
+            kind="fill_tmpfs",
+            verdict=j_fill,
+            path="/tmp",
+            maxBytes=site.tmpfs_bytes + 64 * mib,
         )
     )
 

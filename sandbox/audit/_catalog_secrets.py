@@ -7,8 +7,8 @@ Same-uid peers reading secrets out of memory are `_catalog_peers`.
 
 from __future__ import annotations
 
-from ._catalog_judges import _r, _spec
-from ._catalog_model import AuditProbe, Evidence, Judgement, Site
+from ._catalog_judges import _r, reading
+from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["secrets_probes"]
 
@@ -17,8 +17,8 @@ def secrets_probes(site: Site) -> list[AuditProbe]:
     P: list[AuditProbe] = []  # noqa: N806
     pid = "secrets.environ"
 
-    def j_env(ev: Evidence, pid: str = pid) -> Judgement:
-        names = set(_r(ev, f"{pid}/env")["names"])
+    def j_env(r: Result) -> Judgement:
+        names = set(r["names"])
         expected = site.expected_env
         if expected is None:
             return Judgement(True, f"{len(names)} variables (expected set unknown)")
@@ -32,13 +32,14 @@ def secrets_probes(site: Site) -> list[AuditProbe]:
         return Judgement(ok, text, details={"names": sorted(names)})
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "The Expert's environment holds exactly the plan's variables",
             "proxy settings, HOME, the sandbox's own and the image's variables; nothing from the host",
             "-",
-            j_env,
-            inside=(_spec(pid, "env", "environ"),),
+            part="env",
+            kind="environ",
+            verdict=j_env,
         )
     )
 
