@@ -67,7 +67,7 @@ def test_errors_are_one_tree() -> None:
 
 def test_unknown_names_are_attribute_errors() -> None:
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
-        _ = sandbox.nope  # type: ignore[attr-defined]
+        _ = sandbox.nope
     assert not hasattr(sandbox, "run_in_docker")  # the executor is `sandbox.docker`'s, not the API
 
 

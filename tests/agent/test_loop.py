@@ -4,6 +4,7 @@ what is stored."""
 from __future__ import annotations
 
 import json
+from typing import Literal
 
 import pytest
 
@@ -26,7 +27,9 @@ omit = ["exec"]
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
-def test_tool_step_then_completion_over_both_protocols(harness: Harness, provider: str) -> None:
+def test_tool_step_then_completion_over_both_protocols(
+    harness: Harness, provider: Literal["anthropic", "openai"]
+) -> None:
     (harness.workspace / "in.txt").write_text("payload-123")
     key = "sk-ant-test" if provider == "anthropic" else "sk-oai-test"
     harness.server.enqueue(

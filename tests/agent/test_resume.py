@@ -144,4 +144,5 @@ def test_docker_contract_no_store_and_initial_checkpoint(harness: Harness, tmp_p
     assert second.code == 0 and second.last("completeRun").job_id == stop.job_id
     for event in second.events:
         host.record(event)
-    assert host.retrieve_job(stop.job_id).status == "completed"
+    job = host.retrieve_job(stop.job_id)
+    assert job is not None and job.status == "completed"

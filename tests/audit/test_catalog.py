@@ -482,7 +482,9 @@ def test_spellings_all_mean_the_same_address() -> None:
         # inet_aton is what resolvers and Squid's own parser accept; every spelling must land on `ip`.
         assert socket.inet_ntoa(socket.inet_aton(_c_style(forms[name]))) == ip, name
     assert forms["trailing-dot"] == ip + "."
-    assert ipaddress.ip_address(forms["v4-mapped-v6"].strip("[]")).ipv4_mapped == ipaddress.ip_address(ip)
+    mapped = ipaddress.ip_address(forms["v4-mapped-v6"].strip("[]"))
+    assert isinstance(mapped, ipaddress.IPv6Address)
+    assert mapped.ipv4_mapped == ipaddress.ip_address(ip)
 
 
 def _c_style(text: str) -> str:

@@ -83,7 +83,7 @@ def test_core_limit_probe_under_a_hard_zero_refuses_every_raise() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         return probes.probe_core_limit({})
 
-    result = probes._in_child(inside)  # type: ignore[arg-type]
+    result = probes._in_child(inside)
     assert (result["soft"], result["hard"]) == (0, 0)
     if not AS_ROOT:  # root keeps CAP_SYS_RESOURCE on a host; the sandbox's root has no capabilities
         assert not result["raise_hard"]["ok"] and not result["raise_soft"]["ok"]

@@ -114,27 +114,27 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
     assert ours.networks["egress"].external and not ours.networks["internal"].external
     assert set(ours.services) == set(reference["services"])
     for key, svc in reference["services"].items():
-        spec = ours.services[key]
-        assert spec.image == svc["image"]
-        assert spec.user == svc.get("user")
-        assert spec.read_only == bool(svc.get("read_only", False))
-        assert list(spec.cap_drop) == svc.get("cap_drop", [])
-        assert list(spec.cap_add) == svc.get("cap_add", [])
-        assert list(spec.security_opt) == svc.get("security_opt", [])
-        assert [f"{p}:{o}" for p, o in spec.tmpfs.items()] == svc.get("tmpfs", [])
-        assert [(m.source, m.target, m.read_only) for m in spec.mounts] == [
+        cspec = ours.services[key]
+        assert cspec.image == svc["image"]
+        assert cspec.user == svc.get("user")
+        assert cspec.read_only == bool(svc.get("read_only", False))
+        assert list(cspec.cap_drop) == svc.get("cap_drop", [])
+        assert list(cspec.cap_add) == svc.get("cap_add", [])
+        assert list(cspec.security_opt) == svc.get("security_opt", [])
+        assert [f"{p}:{o}" for p, o in cspec.tmpfs.items()] == svc.get("tmpfs", [])
+        assert [(m.source, m.target, m.read_only) for m in cspec.mounts] == [
             (v["source"], v["target"], bool(v.get("read_only", False))) for v in svc.get("volumes", [])
         ]
-        assert dict(spec.environment) == svc.get("environment", {})
-        assert list(spec.dns) == svc.get("dns", [])
-        assert list(spec.extra_hosts) == svc.get("extra_hosts", [])
+        assert dict(cspec.environment) == svc.get("environment", {})
+        assert list(cspec.dns) == svc.get("dns", [])
+        assert list(cspec.extra_hosts) == svc.get("extra_hosts", [])
         for ours_limit, theirs in (
-            (spec.mem_limit, svc.get("mem_limit")),
-            (spec.memswap_limit, svc.get("memswap_limit")),
+            (cspec.mem_limit, svc.get("mem_limit")),
+            (cspec.memswap_limit, svc.get("memswap_limit")),
         ):
             assert (parse_bytes(ours_limit) if ours_limit else None) == (int(theirs) if theirs else None)
-        assert spec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
-        assert spec.pids_limit == svc.get("pids_limit")
+        assert cspec.nano_cpus == (round(float(svc["cpus"]) * 1e9) if "cpus" in svc else None)
+        assert cspec.pids_limit == svc.get("pids_limit")
 
         # Compose's JSON leaves out zero fields (`core: {}` is soft 0, hard 0) and has `single` for `core: N`.
         def pair(u: Any) -> tuple[int, int]:
@@ -143,15 +143,15 @@ def test_compose_config_equals_the_translation(rendered: tuple[Path, Any]) -> No
             return u.get("soft", u.get("single", 0)), u.get("hard", u.get("single", 0))
 
         theirs_ulimits = {n: pair(u) for n, u in svc.get("ulimits", {}).items()}
-        assert theirs_ulimits == dict(spec.ulimits)
+        assert theirs_ulimits == dict(cspec.ulimits)
         # No core dumps in either container, and no raising the limit: a core is process memory (secrets).
-        assert spec.ulimits["core"] == (0, 0)
-        assert spec.service != "expert" or "fsize" in spec.ulimits  # the workspace quota, per file
-        assert spec.init == bool(svc.get("init", False))
-        assert spec.stdin_open == bool(svc.get("stdin_open", False))
-        assert dict(spec.labels) == svc.get("labels", {})
+        assert cspec.ulimits["core"] == (0, 0)
+        assert cspec.service != "expert" or "fsize" in cspec.ulimits  # the workspace quota, per file
+        assert cspec.init == bool(svc.get("init", False))
+        assert cspec.stdin_open == bool(svc.get("stdin_open", False))
+        assert dict(cspec.labels) == svc.get("labels", {})
         networks = {ours.networks[k].name: (v or {}).get("ipv4_address") for k, v in svc["networks"].items()}
-        assert {a.network: a.ipv4_address for a in spec.networks} == networks
+        assert {a.network: a.ipv4_address for a in cspec.networks} == networks
 
 
 def test_engine_stores_what_the_translation_says(rendered: tuple[Path, Any]) -> None:
@@ -191,6 +191,7 @@ def test_engine_stores_what_the_translation_says(rendered: tuple[Path, Any]) -> 
             assert host["Tmpfs"] == dict(spec.tmpfs)
             assert (host["Dns"] or []) == list(spec.dns)
             assert (host["ExtraHosts"] or []) == list(spec.extra_hosts)
+            assert spec.mem_limit is not None
             assert host["Memory"] == parse_bytes(spec.mem_limit) and host["NanoCpus"] == (spec.nano_cpus or 0)
             assert host["PidsLimit"] == spec.pids_limit
             ulimits = {u["Name"]: (u["Soft"], u["Hard"]) for u in host.get("Ulimits") or []}

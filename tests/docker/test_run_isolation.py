@@ -152,13 +152,14 @@ def test_isolation_and_secret_hygiene(harness: Harness, tmp_path: Path) -> None:
             ["docker", "history", "--no-trunc", image], capture_output=True, text=True, check=True
         )
         assert SECRET not in history.stdout
-        assert SECRET not in json.dumps(api.inspect_image(image))
+        assert SECRET not in json.dumps(api.inspect_image(image))  # type: ignore[no-untyped-call]
     assert SECRET not in files_text(project / "perstack")
     assert SECRET not in out  # the event stream never carries the key
 
     # --- the container's environment is exactly the image's plus the plan's infrastructure names ----
     image_env = {
-        e.split("=", 1)[0] for e in api.inspect_image(expert_info["Config"]["Image"])["Config"]["Env"]
+        e.split("=", 1)[0]
+        for e in api.inspect_image(expert_info["Config"]["Image"])["Config"]["Env"]  # type: ignore[no-untyped-call]
     }
     proxies = {"HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"}
     compose_env = proxies | {n.lower() for n in proxies} | {

@@ -121,7 +121,7 @@ def nothing_left(api: docker.APIClient, run: Run) -> dict[str, list[str]]:
     return {**owned_by(api, run.pid), "temp": temp_dirs(run.env)}
 
 
-EMPTY = {"containers": [], "networks": [], "temp": []}
+EMPTY: dict[str, list[str]] = {"containers": [], "networks": [], "temp": []}
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, run: Run | None = None) -> None:

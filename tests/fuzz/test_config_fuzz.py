@@ -61,7 +61,7 @@ HOSTILE = [
     "\x7f",
     "\x1b[31m",
 ]
-_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=40)
 weird = st.one_of(st.sampled_from(HOSTILE), _TEXT)
 
 

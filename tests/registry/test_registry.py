@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.config import PerstackConfig, parse_config_text
+from sandbox.config import McpStdioSkill, PerstackConfig, parse_config_text
 from sandbox.plan import PlanInputs, compute_plan
 from sandbox.registry import MAX_REGISTRY_EXPERTS, RegistryError, fetch_expert, resolve_registry_experts
 from sandbox.registry._resolve import to_expert
@@ -139,6 +139,7 @@ def test_a_definition_keeps_only_what_describes_the_expert() -> None:
     raw = listing(HELPER, skills={"time": hostile})["data"]["expert"]
     expert = to_expert(HELPER, raw)
     time_skill = expert.skills["time"]  # type: ignore[index]
+    assert isinstance(time_skill, McpStdioSkill)
     assert time_skill.package_name == "time"  # Perstack's publish default: the skill's name
     assert time_skill.allowed_domains == () and time_skill.args is None  # never widened by registry data
     assert expert.instruction == "You are the registry helper." and expert.description == "Helps with things"

@@ -127,7 +127,8 @@ def test_squid_allowlist_is_rendered_from_the_plan(tmp_path: Path) -> None:
 @pytest.mark.docker
 def test_rendered_compose_passes_docker_compose_config(tmp_path: Path) -> None:
     assert shutil.which("docker")
-    ctx = _render(tmp_path / "ws") if (tmp_path / "ws").mkdir() is None else None
+    (tmp_path / "ws").mkdir()
+    ctx = _render(tmp_path / "ws")
     assert ctx is not None
     out = tmp_path / "ctx"
     ctx.write(out)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from sandbox.config import parse_config_text
-from sandbox.events import EventBase
+from sandbox.events import EventBase, InitializeRuntime
 from sandbox.options import RunOptions
 from sandbox.runtimes import CliRuntime, ProcessResult, StreamState
 from sandbox.runtimes._stream import Item, decode_line
@@ -166,6 +166,12 @@ class Collected:
 
     def of(self, kind: str) -> list[Any]:
         return [e for e in self.events if e.type == kind]
+
+    def init(self) -> InitializeRuntime:
+        """The first event, which every runtime's stream starts with."""
+        first = self.events[0]
+        assert isinstance(first, InitializeRuntime), first.type
+        return first
 
 
 @pytest.fixture

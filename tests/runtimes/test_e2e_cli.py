@@ -156,7 +156,7 @@ def test_claude_code(tmp_path: Path) -> None:
         " ", ""
     )
     assert (ws / "hello.txt").read_text() == "hi\n"
-    init = events.events[0]
+    init = events.init()
     assert init.runtime == "claude-code" and init.runtime_version and init.runtime_version != "unknown"
     done = events.of("completeRun")[0]
     assert done.text == "Created hello.txt."

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
+from sandbox.runtimes import CliRuntime
 from sandbox.runtimes._stream import Notice, Text, ToolCalls, ToolResult, decode_line
 from sandbox.runtimes.claude_code import ClaudeCode
 from sandbox.runtimes.codex import Codex
@@ -18,24 +20,25 @@ from sandbox.runtimes.opencode import OpenCode
 from .conftest import STREAMS, parse_stream, stream_path
 
 
-def calls(items: list[object]) -> list[tuple[str, str, str | None]]:
+def calls(items: Sequence[object]) -> list[tuple[str, str, str | None]]:
     return [(c.id, c.name, c.skill) for i in items if isinstance(i, ToolCalls) for c in i.calls]
 
 
-def results(items: list[object]) -> list[tuple[str, bool]]:
+def results(items: Sequence[object]) -> list[tuple[str, bool]]:
     return [(i.call_id, i.is_error) for i in items if isinstance(i, ToolResult)]
 
 
 @pytest.mark.parametrize("path", sorted(STREAMS.glob("*/*.jsonl")), ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_recorded_stream_parses_without_error(path: Path) -> None:
-    runtime = {
+    factories: dict[str, Callable[[], CliRuntime]] = {
         "claude-code": ClaudeCode,
         "codex": Codex,
         "gemini": Gemini,
         "cursor": Cursor,
         "opencode": OpenCode,
         "copilot": Copilot,
-    }[path.parent.name]()
+    }
+    runtime = factories[path.parent.name]()
     items, _state = parse_stream(runtime, path)
     # Every result answers a call announced before it or in the same breath (OpenCode yields both).
     announced: set[str] = set()

@@ -43,7 +43,7 @@ def test_cursor_stand_in_success_events_jobs_and_usage(
         "resolveToolResults",
         "completeRun",
     ]
-    init = collected.events[0]
+    init = collected.init()
     assert init.runtime == "cursor" and init.runtime_version == "1.2.3" and init.model == "cursor:default"
     assert init.query == "create hello.txt" and init.expert_name == "writer"
     assert {s["name"]: s["applied"] for s in init.model_dump()["skills"]} == {
@@ -221,13 +221,13 @@ def test_model_from_perstack_toml_only_reaches_a_cli_that_understands_it(
     env = claude.env(ANTHROPIC_API_KEY="k")
     assert run(make_options(tmp_path, runtime="claude-code", env=env), collected, notes) == 0
     assert claude.recorded["argv"][claude.recorded["argv"].index("--model") + 1] == "claude-sonnet-4-5"
-    assert collected.events[0].model == "claude-sonnet-4-5"
+    assert collected.init().model == "claude-sonnet-4-5"
 
     codex = fake_cli("codex")
     codex.configure(stream=str(stream_path("codex", "reference-0.101.0.jsonl")))
     again = Collected()
     assert run(make_options(tmp_path, runtime="codex", env=codex.env(OPENAI_API_KEY="k")), again, notes) == 0
-    assert "--model" not in codex.recorded["argv"] and again.events[0].model == "codex:default"
+    assert "--model" not in codex.recorded["argv"] and again.init().model == "codex:default"
     assert any("'claude-sonnet-4-5' from perstack.toml is not a Codex model" in n for n in notes)
 
 
@@ -293,9 +293,9 @@ def test_max_retries_zero_is_recorded_as_zero_by_a_cli_runtime(
     else:
         options = dataclasses.replace(options, config=options.config.model_copy(update={"max_retries": 0}))
     assert run(options, collected, notes) == 0
-    init = collected.events[0]
-    assert init.max_retries == 0  # type: ignore[attr-defined]
-    setting = JobStore(options.jobs_dir).retrieve_run_setting(init.job_id, init.run_id)  # type: ignore[attr-defined]
+    init = collected.init()
+    assert init.max_retries == 0
+    setting = JobStore(options.jobs_dir).retrieve_run_setting(init.job_id, init.run_id)
     assert setting is not None and setting.max_retries == 0
 
 
@@ -314,12 +314,12 @@ def test_a_cli_run_records_what_its_resolved_request_and_the_cli_ran_with(
     resolved = resolve_run(dataclasses.replace(options, max_retries=2, job_id="job-given"), None)
     code = run_cli(get_runtime("cursor"), options, collected, note=notes.append, request=resolved)  # type: ignore[arg-type]
     assert code == 0
-    init = collected.events[0]
-    assert init.job_id == "job-given" and init.max_retries == 2  # type: ignore[attr-defined]
-    setting = JobStore(options.jobs_dir).retrieve_run_setting("job-given", init.run_id)  # type: ignore[attr-defined]
+    init = collected.init()
+    assert init.job_id == "job-given" and init.max_retries == 2
+    setting = JobStore(options.jobs_dir).retrieve_run_setting("job-given", init.run_id)
     assert setting is not None and setting.job_id == "job-given" and setting.max_retries == 2
     assert setting.model == "cursor:default" and setting.provider_config == {"runtime": "cursor"}
-    assert setting.max_steps is None and setting.timeout == init.timeout  # type: ignore[attr-defined]
+    assert setting.max_steps is None and setting.timeout == init.timeout
     assert setting.reasoning_budget is None and setting.temperature is None  # a CLI takes neither
     assert sorted(setting.experts) == ["reviewer", "writer"]  # the Expert and the delegates its prompt names
     assert setting.input.text == "create hello.txt" and "CURSOR_API_KEY" in setting.env

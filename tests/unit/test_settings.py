@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,11 +14,11 @@ from sandbox.options import RunOptions
 from sandbox.settings import CliLimits, resolve_cli_limits, resolve_provider, resolve_settings
 
 
-def options(toml: str = "", **flags: object) -> RunOptions:
+def options(toml: str = "", **flags: Any) -> RunOptions:
     config, _ = parse_config_text(toml + '[experts."a"]\ninstruction = "Do it."\n', "perstack.toml")
     return dataclasses.replace(
         RunOptions(config=config, config_path=Path("perstack.toml"), expert_key="a", query="q"), **flags
-    )  # type: ignore[arg-type]
+    )
 
 
 def cli_limits(o: RunOptions) -> CliLimits:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,7 +37,7 @@ def _skill(command: str, package: str | None, args: list[str] | None) -> McpStdi
 
 
 @pytest.fixture
-def image_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def image_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     path = tmp_path / "skills.lock.json"
     path.write_text(LOCK.to_json())
     monkeypatch.setenv("SANDBOX_SKILLS_LOCK", str(path))

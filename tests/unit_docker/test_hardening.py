@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from sandbox import _hardening
 from sandbox.agent._env import skill_env
@@ -26,7 +27,7 @@ ROOT = Path(_hardening.__file__).resolve().parents[1]
 HARDENING = str(Path(_hardening.__file__).resolve())
 AS_ROOT = os.getuid() == 0
 PY = (shutil.which("python3", path="/usr/bin:/bin") if AS_ROOT else sys.executable) or sys.executable
-DROP = {"user": 65534, "group": 65534, "extra_groups": []} if AS_ROOT else {}
+DROP: dict[str, Any] = {"user": 65534, "group": 65534, "extra_groups": []} if AS_ROOT else {}
 
 VICTIM = r"""
 import os, resource, sys, time

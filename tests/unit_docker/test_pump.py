@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sandbox import events as ev
 from sandbox.docker._pump import EventPump
@@ -12,7 +13,7 @@ from sandbox.jobs import JobStore
 from .conftest import checkpoint, standard_events, step
 
 
-def make(tmp_path: Path, **kw: object) -> tuple[EventPump, list[ev.EventBase], list[str]]:
+def make(tmp_path: Path, **kw: Any) -> tuple[EventPump, list[ev.EventBase], list[str]]:
     emitted: list[ev.EventBase] = []
     diag: list[str] = []
 
@@ -39,7 +40,7 @@ def make(tmp_path: Path, **kw: object) -> tuple[EventPump, list[ev.EventBase], l
         diag=diag.append,
         run_setting=setting,
         **kw,
-    )  # type: ignore[arg-type]
+    )
     return pump, emitted, diag
 
 

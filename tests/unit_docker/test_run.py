@@ -7,13 +7,15 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sandbox import events as ev
 from sandbox._errors import BuildError, DockerError, RunError, UserError
-from sandbox.docker import FakeProcess, run_in_docker
+from sandbox.docker import ContainerSpec, FakeProcess, run_in_docker
 from sandbox.jobs import REDACTED, JobStore
 
 from .conftest import (
@@ -448,7 +450,7 @@ def test_signal_stops_the_expert_gracefully(world: Env, signum: int, code: int) 
 
 
 def test_signal_during_build_stops_and_cleans_up(world: Env) -> None:
-    def slow_build(request):  # type: ignore[no-untyped-def]
+    def slow_build(request: Any) -> Iterator[dict[str, str]]:
         yield {"stream": "Step 1/2 : FROM base\n"}
         os.kill(os.getpid(), signal.SIGINT)
         for _ in range(200):
@@ -531,7 +533,12 @@ def test_sandbox_user_env_override(world: Env) -> None:
     world.env["SANDBOX_USER"] = "1234:5678"
     specs: list[object] = []
     original = world.backend.create_container
-    world.backend.create_container = lambda s: (specs.append(s), original(s))[1]  # type: ignore[method-assign]
+
+    def create_container(spec: ContainerSpec) -> str:
+        specs.append(spec)
+        return original(spec)
+
+    world.backend.create_container = create_container  # type: ignore[method-assign]
     assert run(world) == 0
     assert [s.user for s in specs if s.service == "expert"] == ["1234:5678"]  # type: ignore[attr-defined]
 
@@ -630,7 +637,7 @@ def test_temp_dir_is_private_and_holds_the_rendered_context(world: Env) -> None:
 
     world.backend.programs["expert"] = expert_program(before=look)
     assert run(world) == 0
-    assert seen_dir["mode"] == 0o700
+    assert seen_dir["mode"] == 0o700  # type: ignore[comparison-overlap]
     assert "compose.yaml" in seen_dir["files"] and "proxy/config/squid.conf" in seen_dir["files"]  # type: ignore[operator]
     assert_clean(world)
 

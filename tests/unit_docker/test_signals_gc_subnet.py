@@ -146,7 +146,7 @@ def test_collect_everything_and_dry_run(tmp_path: Path) -> None:
 
 def test_collect_keeps_the_calling_run(tmp_path: Path) -> None:
     backend = FakeBackend()
-    seed(backend, "mine", labels("999999999:1", **{"sandbox.run": "me"}))
+    seed(backend, "mine", labels("999999999:1", **{"sandbox.run": "me"}))  # type: ignore[arg-type]
     assert collect_leftovers(backend, temp_root=tmp_path, keep_run="me").total() == 0
 
 

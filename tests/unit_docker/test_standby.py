@@ -10,6 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -43,8 +44,8 @@ def key(tmp_path: Path, **inputs: object) -> str:
         uid=int(str(inputs.get("uid", 1000))),
         gid=1000,
         hidden=(),
-        ca=inputs.get("ca"),
-    )  # type: ignore[arg-type]
+        ca=cast("bytes | None", inputs.get("ca")),
+    )
 
 
 def test_the_key_covers_what_shapes_the_sandbox_and_nothing_else(tmp_path: Path) -> None:
