@@ -1,17 +1,7 @@
 #!/usr/bin/env bash
-# Run the example Expert in the Docker sandbox with this machine's offline images and CA bundle.
-# The Expert gets a workspace of its own (not the example's directory, where perstack.toml and the key's .env
-# live), owned by an ordinary user: as root, `sandbox run` never starts the Expert as root by default.
+# Run the example Expert (examples/time-keeper) in the Docker sandbox and summarise what it did.
+# With ANTHROPIC_API_KEY (environment or examples/time-keeper/.env) the real provider answers; without one the
+# package's scripted model server does, reached only through the sandbox's proxy (scripts/demo.py says which).
 set -euo pipefail
-cd "$(dirname "$0")/../examples/time-keeper"
-workspace="${SANDBOX_DEMO_WORKSPACE:-$(cd ../.. && pwd)/.cache/demo-workspace}"
-mkdir -p "$workspace"
-if [ "$(id -u)" = 0 ] && [ -z "${SANDBOX_USER:-}" ]; then
-  chown 1000:1000 "$workspace"
-fi
-exec ../../.venv/bin/sandbox run time-keeper "What time is it in Tokyo right now? Also add 2 and 3." \
-  --runtime docker \
-  --workspace "$workspace" \
-  --base-image "${SANDBOX_BASE_IMAGE:-sandbox-base:bookworm}" \
-  --node-image "${SANDBOX_NODE_IMAGE:-sandbox-node:22}" \
-  ${SSL_CERT_FILE:+--ca-cert "$SSL_CERT_FILE"} "$@"
+cd "$(dirname "$0")/.."
+exec .venv/bin/python scripts/demo.py "$@"
