@@ -17,7 +17,7 @@ import typer
 
 from sandbox.runtimes import BUILTIN_NAMES
 
-from ._common import abort, check_accepted_policy, prepare, workspace_dir
+from ._common import abort, check_accepted_policy, err, prepare, workspace_dir
 from ._options import (
     NO_FLAGS,
     ConfigOpt,
@@ -186,8 +186,15 @@ def run_command(
     from sandbox.events import JsonlWriter
     from sandbox.runtimes import run_with_runtime
 
+    from ._ending import EndingWatch
+
     # One dispatch for every runtime: the registry (sandbox.runtimes) that `runtimes`/`compare` use too.
-    raise typer.Exit(run_with_runtime(options, JsonlWriter(sys.stdout)))
+    watch = EndingWatch(JsonlWriter(sys.stdout))
+    code = run_with_runtime(options, watch)
+    why = watch.line(code)
+    if why is not None:
+        err(why)
+    raise typer.Exit(code)
 
 
 start_command = run_command
