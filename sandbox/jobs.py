@@ -56,6 +56,7 @@ __all__ = [
     "JobDetails",
     "JobStore",
     "atomic_write",
+    "check_id",
     "redact_run_setting",
     "resolve_checkpoint",
 ]
@@ -72,7 +73,8 @@ _USAGE_EVENTS = frozenset({"callTools", "callInteractiveTool", "callDelegate", "
 _M = TypeVar("_M", bound=BaseModel)
 
 
-def _check_id(kind: str, value: str) -> str:
+def check_id(kind: str, value: str) -> str:
+    """`value` if it is a safe id (it becomes a path component in the store); a UserError naming it if not."""
     if not _SAFE_ID.match(value):
         raise UserError(f"Invalid {kind} id: {value!r}")
     return value
@@ -267,13 +269,13 @@ class JobStore:
     # ----------------------------------------------------------------------------------- paths
 
     def job_dir(self, job_id: str) -> Path:
-        return self.jobs_dir / _check_id("job", job_id)
+        return self.jobs_dir / check_id("job", job_id)
 
     def run_dir(self, job_id: str, run_id: str) -> Path:
-        return self.job_dir(job_id) / "runs" / _check_id("run", run_id)
+        return self.job_dir(job_id) / "runs" / check_id("run", run_id)
 
     def checkpoint_path(self, job_id: str, checkpoint_id: str) -> Path:
-        return self.job_dir(job_id) / "checkpoints" / f"{_check_id('checkpoint', checkpoint_id)}.json"
+        return self.job_dir(job_id) / "checkpoints" / f"{check_id('checkpoint', checkpoint_id)}.json"
 
     # ----------------------------------------------------------------------------------- jobs
 

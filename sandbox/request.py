@@ -119,6 +119,10 @@ def resolve_run(
             resume_from=options.resume_from,
         )
     check_resume(checkpoint, query=options.query, interactive_result=options.interactive_result)
+    if checkpoint is None and options.job_id is not None:
+        from sandbox.jobs import check_id
+
+        check_id("job", options.job_id)  # a path component in the store: refused before any event
     return RunRequest(
         expert_key=options.expert_key,
         query=options.query,

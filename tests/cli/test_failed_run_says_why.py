@@ -75,3 +75,16 @@ def test_control_a_completed_run_adds_nothing_to_stderr(tmp_path: Path) -> None:
         proc = _run(tmp_path, server)
     assert proc.returncode == 0 and _types(proc.stdout)[-1] == "completeRun"
     assert proc.stderr == ""
+
+
+def test_an_unsafe_job_id_is_refused_before_any_event(tmp_path: Path) -> None:
+    (tmp_path / "perstack.toml").write_text(TOML)
+    with ScriptedLLMServer([Turn("done")], tls=True) as server:
+        refused = _run(tmp_path, server, "--job-id", "../../evil")
+        assert refused.returncode == 1 and refused.stdout == ""
+        assert refused.stderr.strip() == "error: Invalid job id: '../../evil'"
+        assert server.requests == [] and not (tmp_path.parent / "evil").exists()
+        # The control: a safe id is the job's id.
+        allowed = _run(tmp_path, server, "--job-id", "my-job.1")
+    assert allowed.returncode == 0, allowed.stderr
+    assert {json.loads(line)["jobId"] for line in allowed.stdout.splitlines()} == {"my-job.1"}
