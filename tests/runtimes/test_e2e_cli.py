@@ -204,7 +204,9 @@ def test_codex(tmp_path: Path) -> None:
         first = shim.requests[0]
     developer = [i for i in first["input"] if i.get("role") == "developer"]
     assert any(MARKER in json.dumps(i) and "### helper" in json.dumps(i) for i in developer)
-    assert any(t.get("name") == "mcp__time" for t in first["tools"])  # the MCP skill took effect
+    # The MCP skill took effect. Codex starts MCP servers without holding back its first request, so on a
+    # loaded machine the first request may go out before `uvx mcp-server-time` is listed: any request counts.
+    assert any(t.get("name") == "mcp__time" for r in shim.requests for t in r["tools"])
     assert events.types == [
         "initializeRuntime",
         "startRun",
