@@ -37,6 +37,7 @@ from ._providers import PROVIDERS, ProviderSpec, provider_spec
 from ._validators import (
     is_registry_key,
     size_bytes,
+    validate_cpus,
     validate_env_name,
     validate_expert_key,
     validate_size,
@@ -82,6 +83,7 @@ __all__ = [
     "provider_spec",
     "size_bytes",
     "validate_base_url",
+    "validate_cpus",
     "validate_endpoint_url",
     "validate_env_name",
     "validate_expert_key",

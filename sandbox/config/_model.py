@@ -57,6 +57,7 @@ from ._validators import (
     check_description,
     check_instruction,
     validate_command,
+    validate_cpus,
     validate_docker_image,
     validate_env_name,
     validate_expert_key,
@@ -389,7 +390,7 @@ class SandboxSettings(_Model):
     node_image: ImageRef | None = Field(default=None, alias="nodeImage")
     ca_cert: PathText | None = Field(default=None, alias="caCert")
     memory: MemorySize | None = None
-    cpus: Annotated[float, Strict()] | None = Field(default=None, gt=0)
+    cpus: Annotated[float, Strict(), Field(gt=0), AfterValidator(validate_cpus)] | None = None
     pids: StrictInt | None = Field(default=None, ge=16)
     tmpfs_size: Size | None = Field(default=None, alias="tmpfsSize")
     workspace_quota: QuotaSize | None = Field(default=None, alias="workspaceQuota")

@@ -13,6 +13,7 @@ HTTP header.
 from __future__ import annotations
 
 import json
+import math
 import re
 
 from ._issues import show
@@ -250,6 +251,22 @@ def validate_size(value: str, *, minimum: int = 1, minimum_text: str = "1 byte")
     if amount < minimum:
         raise ValueError(f"{show(text)} is too small (the minimum is {minimum_text})")
     return text.lower()
+
+
+MIN_CPUS, MAX_CPUS = 0.01, 1024.0  # Docker's smallest limit; above any host's CPU count
+
+
+def validate_cpus(value: float) -> float:
+    """A CPU limit Docker enforces: a finite number from 0.01 to 1024.
+
+    Why both bounds: a smaller value becomes `NanoCpus=0`, which Docker reads as *no limit*, and a huge one
+    overflows the engine's integer (or Python's, turning infinity into nano-CPUs).
+    """
+    if math.isnan(value) or value < MIN_CPUS:  # a limit that would round to "unlimited"
+        raise ValueError(f"{value} is below the smallest CPU limit ({MIN_CPUS})")
+    if value > MAX_CPUS:
+        raise ValueError(f"{value} is above the largest CPU limit ({MAX_CPUS:g})")
+    return value
 
 
 def size_bytes(value: str) -> int:

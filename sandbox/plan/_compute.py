@@ -27,6 +27,7 @@ from sandbox.config import (
     parse_add_host,
     parse_host_port,
     provider_spec,
+    validate_cpus,
     validate_size,
 )
 from sandbox.settings import resolve_provider
@@ -82,6 +83,16 @@ def _quota(text: str | None) -> str | None:
         return validate_size(text, minimum=1 << 20, minimum_text="1m")
     except ValueError as exc:
         raise PlanError(f"--workspace-quota: {exc}") from None
+
+
+def _cpus(value: float | None) -> float | None:
+    """`--cpus`, checked like the file's `cpus` (`validate_cpus`)."""
+    if value is None:
+        return None
+    try:
+        return validate_cpus(value)
+    except ValueError as exc:
+        raise PlanError(f"--cpus: {exc}") from None
 
 
 def _walk(config: PerstackConfig, root: str) -> tuple[list[str], list[str], list[str]]:
@@ -313,7 +324,7 @@ def compute_plan(config: PerstackConfig, inputs: PlanInputs) -> SandboxPlan:
     defaults = Limits()
     limits = Limits(
         memory=inputs.memory or (settings.memory if settings and settings.memory else defaults.memory),
-        cpus=inputs.cpus or (settings.cpus if settings and settings.cpus else defaults.cpus),
+        cpus=_cpus(inputs.cpus) or (settings.cpus if settings and settings.cpus else defaults.cpus),
         pids=inputs.pids or (settings.pids if settings and settings.pids else defaults.pids),
         tmpfs_size=inputs.tmpfs_size
         or (settings.tmpfs_size if settings and settings.tmpfs_size else defaults.tmpfs_size),

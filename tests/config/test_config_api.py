@@ -49,6 +49,7 @@ def test_all_is_sorted_and_complete() -> None:
         "provider_spec",
         "size_bytes",
         "validate_base_url",
+        "validate_cpus",
         "validate_endpoint_url",
         "validate_env_name",
         "validate_expert_key",
