@@ -9,7 +9,7 @@ mounted host directory is recognised by the same method, and the same write work
 # ruff: noqa: S108 - every /tmp, /var/tmp and /dev/shm here is a path inside the container, never the host's
 from __future__ import annotations
 
-from ._catalog_judges import _errno_name, _r, _spec, reading
+from ._catalog_judges import _errno_name, _r, _spec, reading, real_and_control, rereading, tried
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["filesystem_probes"]
@@ -124,6 +124,24 @@ def _workspace_control(ev: Evidence, site: Site) -> tuple[bool, str]:
     )
 
 
+def _none_written(ev: Evidence, r: Result) -> tuple[bool, str]:
+    """`write_paths` in the read-only directories: every write refused (and the errors, in words)."""
+    written = [d for d, x in r.items() if x["ok"]]
+    errs = sorted({_errno_name(x["error"]) for x in r.values() if not x["ok"]})
+    if written:
+        return False, "written: " + ", ".join(written)
+    return True, f"all {len(r)} refused ({', '.join(errs)})"
+
+
+def _all_written(ev: Evidence, c: Result) -> tuple[bool, str]:
+    """`write_paths` in the writable directories (the control): every write went through."""
+    c_bad = [d for d, x in c.items() if not x["ok"]]
+    return (
+        not c_bad,
+        "/workspace, /tmp, /home/sandbox: writable" if not c_bad else "not writable: " + ", ".join(c_bad),
+    )
+
+
 def filesystem_probes(site: Site) -> list[AuditProbe]:
     P: list[AuditProbe] = []  # noqa: N806
     pid = "fs.host-files"
@@ -180,11 +198,7 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
             ok = not shadow.get("ok")
             text = f"unreadable ({_errno_name(shadow.get('error'))})" if ok else "READABLE as a non-root user"
         return Judgement(
-            ok,
-            text,
-            bool(passwd.get("ok")),
-            "/etc/passwd, same directory and method: "
-            + ("readable" if passwd.get("ok") else str(passwd.get("error"))),
+            ok, text, *tried(passwd, "/etc/passwd, same directory and method", worked="readable")
         )
 
     P.append(
@@ -215,15 +229,12 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         found = [s for s in r["sockets"] if not s.startswith(("/tmp/", "/home/sandbox/"))]
         connected = [p for p, a in r["connect"].items() if a["connected"]]
         ok = not found and not connected
-        c = r["control"]
         return Judgement(
             ok,
             ("sockets: " + ", ".join(found + connected))
             if not ok
             else "no engine socket, no Unix socket outside the sandbox's own tmpfs",
-            bool(c.get("ok")),
-            "a socket made in /tmp is found and connectable: "
-            + ("yes" if c.get("ok") else str(c.get("error"))),
+            *tried(r["control"], "a socket made in /tmp is found and connectable"),
         )
 
     P.append(
@@ -277,42 +288,23 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         )
     )
 
-    pid = "fs.read-only"
-
-    def j_ro(ev: Evidence, pid: str = pid) -> Judgement:
-        r, c = _r(ev, f"{pid}/real"), _r(ev, f"{pid}/control")
-        written = [d for d, x in r.items() if x["ok"]]
-        c_bad = [d for d, x in c.items() if not x["ok"]]
-        errs = sorted({_errno_name(x["error"]) for x in r.values() if not x["ok"]})
-        return Judgement(
-            not written,
-            ("written: " + ", ".join(written)) if written else f"all {len(r)} refused ({', '.join(errs)})",
-            not c_bad,
-            (
-                "/workspace, /tmp, /home/sandbox: writable"
-                if not c_bad
-                else "not writable: " + ", ".join(c_bad)
-            ),
-        )
-
     P.append(
-        AuditProbe(
-            pid,
+        real_and_control(
+            "fs.read-only",
             "Nothing outside /workspace and the tmpfs is writable",
             "creating a file fails in /, /etc, /usr, /opt/sandbox, /var, /root, /sandbox/expert, ...",
             "the same write works in /workspace, /tmp and /home/sandbox",
-            j_ro,
-            inside=(
-                _spec(pid, "real", "write_paths", dirs=list(_READ_ONLY_DIRS)),
-                _spec(pid, "control", "write_paths", dirs=list(_WRITABLE_DIRS)),
-            ),
+            real={"kind": "write_paths", "dirs": list(_READ_ONLY_DIRS)},
+            ctrl={"kind": "write_paths", "dirs": list(_WRITABLE_DIRS)},
+            assess=_none_written,
+            check=_all_written,
         )
     )
 
     pid = "fs.writable-mounts"
 
-    def j_rw(ev: Evidence, pid: str = pid) -> Judgement:
-        mounts = _r(ev, "fs.mounts/list")["mounts"]
+    def j_rw(r: Result) -> Judgement:
+        mounts = r["mounts"]
         rw = {m["mountPoint"] for m in mounts if m["options"].split(",")[0] == "rw"}
         unexpected = sorted(rw - _EXPECTED_RW)
         return Judgement(
@@ -325,12 +317,13 @@ def filesystem_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        rereading(
             pid,
             "The only writable mounts are the workspace and the tmpfs",
             "read-write mounts limited to /workspace, /tmp, /home/sandbox, /dev/shm and Docker's own",
             "the known writable mounts are reported as such",
-            j_rw,
+            of="fs.mounts/list",
+            verdict=j_rw,
         )
     )
 

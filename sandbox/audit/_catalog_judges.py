@@ -10,11 +10,14 @@ Most probes are one of a few shapes, and each shape is written here once, so a p
 * `reading`: one spec inside the sandbox judged on its result alone (a limit read back, a bomb's end);
 * `mirrored`: the same spec inside and in the control runner outside, judged on both results: the reading
   outside is the control that shows what the sandbox takes away;
+* `rereading`: no spec of its own, another probe's result judged again for another guarantee (one
+  reading of the mounts or of /proc serves two rows of the report);
 * `judge`: the judge of such a pair. It reads both results before looking at either, so a missing result
   is named in the failure the same way whichever side is missing.
 
 The `Assess` functions (`refused_as`, `answered_nonce`, `no_route`, `none_connected`, `connected_from`)
 turn one result into `(ok, observed)`; the same function serves as the probe's check and as its control.
+`tried` words a control's one attempt (it worked, or its error) the same way for every probe.
 """
 
 from __future__ import annotations
@@ -40,7 +43,9 @@ __all__ = [
     "real_and_control",
     "refused_as",
     "refused_by_proxy",
+    "rereading",
     "through_both_proxies",
+    "tried",
 ]
 
 Where = Literal["inside", "outside"]
@@ -180,6 +185,12 @@ def connected_from(what: str) -> Assess:
         bool(c.get("connected")),
         what + ("connected" if c.get("connected") else str(c.get("error"))),
     )
+
+
+def tried(r: Result, what: str, *, worked: str = "yes") -> tuple[bool, str]:
+    """A control's one attempt (`{"ok": ..., "error": ...}`) as `(ok, observed)`: `what`, then `worked` or
+    the error. Every control that is a single attempt reads the same in the report, whatever it tried."""
+    return bool(r.get("ok")), f"{what}: " + (worked if r.get("ok") else str(r.get("error")))
 
 
 def allowed_path(site: Site) -> Assess:
@@ -322,3 +333,20 @@ def mirrored(
         inside=(spec,),
         outside=(spec,),
     )
+
+
+def rereading(
+    pid: str,
+    title: str,
+    expected: str,
+    control: str,
+    *,
+    of: str,
+    verdict: Callable[[Result], Judgement],
+) -> AuditProbe:
+    """A probe with no spec of its own: `verdict` judges the result `of` (another probe's spec id) again.
+
+    One reading (the mount table, a scan of /proc) can show two guarantees; running it once keeps both rows
+    of the report about the same observation, and the batch shorter.
+    """
+    return AuditProbe(pid, title, expected, control, lambda ev: verdict(_r(ev, of)))

@@ -8,6 +8,7 @@ from the control runner outside the sandbox (or the same method on a target that
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ._catalog_judges import (
@@ -24,6 +25,7 @@ from ._catalog_judges import (
     none_connected,
     real_and_control,
     refused_by_proxy,
+    tried,
 )
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 from ._policy import AUDIT_ZONE, METADATA_REBIND, REBIND, UPSTREAM
@@ -359,8 +361,7 @@ def _ipv6(site: Site) -> AuditProbe:
         return Judgement(
             ok,
             observed,
-            bool(loop.get("ok")),
-            "IPv6 loopback inside: " + ("works" if loop.get("ok") else str(loop.get("error"))),
+            *tried(loop, "IPv6 loopback inside", worked="works"),
         )
 
     return AuditProbe(
@@ -371,6 +372,34 @@ def _ipv6(site: Site) -> AuditProbe:
         j_v6,
         inside=(_spec(pid, "real", "ipv6", targets=targets),),
     )
+
+
+def _none_resolved(
+    site: Site,
+    pid: str,
+    names: Sequence[str],
+    *,
+    none: str,
+    listed: Callable[[dict[str, list[str]]], str],
+    proxy: Callable[[Result], str],
+) -> Callable[[Evidence], Judgement]:
+    """The judge of a DNS probe: none of `names` (a `resolve` spec `{pid}/{name}` each) resolved.
+
+    Both DNS probes share one control, the proxy's container name (`dns.outside-names/control`), which must
+    still resolve to the proxy: without it, a resolver that answers nothing would pass them. `none` and
+    `listed` word the clean and the failing result; `proxy` words the control. The names are read before the
+    control, so a missing result is named the same way whichever is missing.
+    """
+
+    def judged(ev: Evidence) -> Judgement:
+        got = {n: _r(ev, f"{pid}/{n}")["addresses"] for n in names}
+        c = _r(ev, "dns.outside-names/control")
+        bad = {n: a for n, a in got.items() if a}
+        return Judgement(
+            not bad, listed(bad) if bad else none, site.proxy_ip in c.get("addresses", []), proxy(c)
+        )
+
+    return judged
 
 
 def _sandbox_dns(site: Site) -> list[AuditProbe]:
@@ -388,29 +417,24 @@ def _sandbox_dns(site: Site) -> list[AuditProbe]:
         )
     )
 
-    def j_names(ev: Evidence) -> Judgement:
-        resolved = {n: _r(ev, f"{pid}/{n}")["addresses"] for n in names}
-        bad = {n: a for n, a in resolved.items() if a}
-        c = _r(ev, f"{pid}/control")
-        return Judgement(
-            not bad,
-            ("resolved: " + ", ".join(f"{n} -> {a}" for n, a in bad.items()))
-            if bad
-            else f"none of {len(names)} names resolved",
-            site.proxy_ip in c.get("addresses", []),
-            f"the proxy's container name: {', '.join(c.get('addresses') or []) or c.get('error')}",
-        )
-
-    def j_md_names(ev: Evidence) -> Judgement:
-        got = {n: _r(ev, f"{md_pid}/{n}")["addresses"] for n in _MD_NAMES}
-        bad = {n: a for n, a in got.items() if a}
-        c = _r(ev, f"{pid}/control")
-        return Judgement(
-            not bad,
-            "resolved: " + str(bad) if bad else "neither resolves",
-            site.proxy_ip in c.get("addresses", []),
-            "the proxy's container name resolves",
-        )
+    j_names = _none_resolved(
+        site,
+        pid,
+        names,
+        none=f"none of {len(names)} names resolved",
+        listed=lambda bad: "resolved: " + ", ".join(f"{n} -> {a}" for n, a in bad.items()),
+        proxy=lambda c: (
+            f"the proxy's container name: {', '.join(c.get('addresses') or []) or c.get('error')}"
+        ),
+    )
+    j_md_names = _none_resolved(
+        site,
+        md_pid,
+        _MD_NAMES,
+        none="neither resolves",
+        listed=lambda bad: "resolved: " + str(bad),
+        proxy=lambda c: "the proxy's container name resolves",
+    )
 
     return [
         AuditProbe(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from ._catalog_judges import _denied_errno, _errno_name, _r, _spec, mirrored
+from ._catalog_judges import _denied_errno, _errno_name, _r, _spec, mirrored, reading
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["privilege_probes"]
@@ -27,6 +27,48 @@ def _op_text(results: Mapping[str, Result], names: Sequence[str]) -> str:
     return "; ".join(
         f"{n}: {'ALLOWED' if results[n]['ok'] else _errno_name(results[n]['error'])}" for n in names
     )
+
+
+def _refused_ops(
+    pid: str,
+    title: str,
+    names: Sequence[str],
+    expected: str,
+    control: str,
+    control_ops: Sequence[str] = (),
+    inside_control: str | None = None,
+) -> AuditProbe:
+    """The privileged calls `names`, read from the one `priv.ops/all` run: every one refused.
+
+    The control is that each refusal is a permission error (EPERM/EACCES, or ENOENT/EROFS where the target
+    is absent or read-only), and, for `control_ops`, that the same calls work in the control runner granted
+    the capability: so the call was made right and only the privilege was missing.
+    """
+
+    def judge(ev: Evidence) -> Judgement:
+        r = _ops(ev)
+        allowed = [n for n in names if r[n]["ok"]]
+        ok = not allowed
+        # The kernel must have *refused* (EPERM/EACCES), not failed for another reason (EINVAL, ENOSYS):
+        # that is what shows the call was made correctly and only the privilege was missing.
+        proper = all(
+            _denied_errno(r[n]) or r[n]["ok"] or _errno_name(r[n]["error"]) in ("ENOENT", "EROFS")
+            for n in names
+        )
+        c_parts: list[str] = []
+        c_ok = proper
+        if control_ops:
+            c = _ops(ev, "outside")
+            c_ok = c_ok and all(c[n]["ok"] for n in control_ops)
+            c_parts.append("with the capability: " + _op_text(c, control_ops))
+        if inside_control:
+            ic = r[inside_control]
+            c_ok = c_ok and bool(ic["ok"])
+            c_parts.append(f"{inside_control}: {'works' if ic['ok'] else ic['error']}")
+        c_parts.append("refusals are EPERM/EACCES" if proper else "some refusals are not permission errors")
+        return Judgement(ok, _op_text(r, names), c_ok, "; ".join(c_parts))
+
+    return AuditProbe(pid, title, expected, control, judge)
 
 
 def privilege_probes(site: Site) -> list[AuditProbe]:
@@ -90,44 +132,8 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
     )
 
-    def ops_probe(
-        pid: str,
-        title: str,
-        names: Sequence[str],
-        expected: str,
-        control: str,
-        control_ops: Sequence[str] = (),
-        inside_control: str | None = None,
-    ) -> AuditProbe:
-        def judge(ev: Evidence) -> Judgement:
-            r = _ops(ev)
-            allowed = [n for n in names if r[n]["ok"]]
-            ok = not allowed
-            # The kernel must have *refused* (EPERM/EACCES), not failed for another reason (EINVAL, ENOSYS):
-            # that is what shows the call was made correctly and only the privilege was missing.
-            proper = all(
-                _denied_errno(r[n]) or r[n]["ok"] or _errno_name(r[n]["error"]) in ("ENOENT", "EROFS")
-                for n in names
-            )
-            c_parts: list[str] = []
-            c_ok = proper
-            if control_ops:
-                c = _ops(ev, "outside")
-                c_ok = c_ok and all(c[n]["ok"] for n in control_ops)
-                c_parts.append("with the capability: " + _op_text(c, control_ops))
-            if inside_control:
-                ic = r[inside_control]
-                c_ok = c_ok and bool(ic["ok"])
-                c_parts.append(f"{inside_control}: {'works' if ic['ok'] else ic['error']}")
-            c_parts.append(
-                "refusals are EPERM/EACCES" if proper else "some refusals are not permission errors"
-            )
-            return Judgement(ok, _op_text(r, names), c_ok, "; ".join(c_parts))
-
-        return AuditProbe(pid, title, expected, control, judge)
-
     P.append(
-        ops_probe(
+        _refused_ops(
             "priv.setuid",
             "The Expert cannot change its uid or give files away",
             ("setuid_other", "chown_other"),
@@ -137,7 +143,7 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
     )
     P.append(
-        ops_probe(
+        _refused_ops(
             "priv.mount",
             "The Expert cannot mount or chroot",
             ("mount_tmpfs", "chroot"),
@@ -148,7 +154,7 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
     )
     P.append(
-        ops_probe(
+        _refused_ops(
             "priv.user-namespace",
             "The Expert cannot create namespaces (user, mount, network)",
             ("unshare_user", "unshare_user_mount", "unshare_net"),
@@ -157,7 +163,7 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
     )
     P.append(
-        ops_probe(
+        _refused_ops(
             "priv.raw-sockets",
             "The Expert cannot open raw or packet sockets",
             ("raw_socket", "packet_socket"),
@@ -209,7 +215,7 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
     )
     P.append(
-        ops_probe(
+        _refused_ops(
             "priv.kernel-interfaces",
             "Kernel interfaces are closed",
             ("open_dev_mem", "read_kmsg", "read_kcore", "write_sysrq", "settime", "sethostname", "mknod"),
@@ -221,8 +227,8 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
 
     pid = "priv.pid-namespace"
 
-    def j_pids(ev: Evidence, pid: str = pid) -> Judgement:
-        procs = _r(ev, f"{pid}/list")["processes"]
+    def j_pids(r: Result) -> Judgement:
+        procs = r["processes"]
         roots = [p for p in procs if p["ppid"] == "0"]
         kthreads = [p for p in procs if p["pid"] == 2 and p["argv0"] in ("", "?")]
         init = next((p for p in procs if p["pid"] == 1), {"argv0": "?"})
@@ -235,14 +241,15 @@ def privilege_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        reading(
             pid,
             "No process outside the sandbox is visible",
             "a private PID namespace: PID 1 is the container's "
             "init, no kernel threads, only the sandbox's processes",
             "the same listing sees the probe itself",
-            j_pids,
-            inside=(_spec(pid, "list", "processes"),),
+            part="list",
+            kind="processes",
+            verdict=j_pids,
         )
     )
     return P

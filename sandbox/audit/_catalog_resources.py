@@ -17,6 +17,12 @@ def _int(text: str | None) -> int | None:
     return int(text) if text is not None and text.lstrip("-").isdigit() else None
 
 
+def _pushed(done: int, needed: int, words: str) -> tuple[bool, str]:
+    """A bomb's control: it got at least `needed` far (half the limit, most of the tmpfs) before it stopped,
+    so the stop is the limit's doing, not a bomb that gave up early; `words` say how far it got."""
+    return done >= needed, words
+
+
 def resource_probes(site: Site) -> list[AuditProbe]:
     P: list[AuditProbe] = []  # noqa: N806
     mib = 1 << 20
@@ -58,8 +64,7 @@ def resource_probes(site: Site) -> list[AuditProbe]:
         return Judgement(
             ok,
             f"fork() failed with {r.get('stoppedBy')} after {forked} processes",
-            forked >= site.pids // 2,
-            f"the bomb really forked ({forked} of a {site.pids} limit)",
+            *_pushed(forked, site.pids // 2, f"the bomb really forked ({forked} of a {site.pids} limit)"),
         )
 
     P.append(
@@ -85,8 +90,11 @@ def resource_probes(site: Site) -> list[AuditProbe]:
         return Judgement(
             ok,
             f"{how} after {got // mib} MiB",
-            got >= site.memory_bytes // 2,
-            f"the bomb really allocated ({got // mib} of {site.memory_bytes // mib} MiB)",
+            *_pushed(
+                got,
+                site.memory_bytes // 2,
+                f"the bomb really allocated ({got // mib} of {site.memory_bytes // mib} MiB)",
+            ),
         )
 
     P.append(
@@ -115,8 +123,9 @@ def resource_probes(site: Site) -> list[AuditProbe]:
             ok,
             f"stopped by {r.get('stoppedBy') or r.get('returncode')} after {written // mib} MiB "
             f"(tmpfs size {size // mib} MiB)",
-            written >= size * 9 // 10,
-            f"the writes filled it ({written // mib} of {size // mib} MiB)",
+            *_pushed(
+                written, size * 9 // 10, f"the writes filled it ({written // mib} of {size // mib} MiB)"
+            ),
         )
 
     P.append(

@@ -7,7 +7,7 @@ Same-uid peers reading secrets out of memory are `_catalog_peers`.
 
 from __future__ import annotations
 
-from ._catalog_judges import _r, reading
+from ._catalog_judges import reading, rereading
 from ._catalog_model import AuditProbe, Evidence, Judgement, Result, Site
 
 __all__ = ["secrets_probes"]
@@ -45,8 +45,7 @@ def secrets_probes(site: Site) -> list[AuditProbe]:
 
     pid = "secrets.not-in-processes"
 
-    def j_proc(ev: Evidence, pid: str = pid) -> Judgement:
-        r = _r(ev, "secrets.environ/env")
+    def j_proc(r: Result) -> Judgement:
         hits = [h for h in r["hits"] if not h.endswith(site.control_hash)]
         control = [h for h in r["hits"] if h.endswith(site.control_hash)]
         return Judgement(
@@ -59,12 +58,13 @@ def secrets_probes(site: Site) -> list[AuditProbe]:
         )
 
     P.append(
-        AuditProbe(
+        rereading(
             pid,
             "Secret values are in no process's environment or argv",
             "the stdin-delivered values and the host's secret values appear in no /proc/*/environ or cmdline",
             "the value of a variable that is set is found by the same scan",
-            j_proc,
+            of="secrets.environ/env",
+            verdict=j_proc,
         )
     )
 
