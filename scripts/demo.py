@@ -29,15 +29,12 @@ STATE = Path(os.environ.get("SANDBOX_DEMO_DIR") or ROOT / ".cache")
 
 
 def _has_key() -> bool:
+    """Whether the run will have a key: the environment, or the env files `sandbox run` reads there."""
+    from sandbox.config import DEFAULT_ENV_PATH, load_env_files
+
     if os.environ.get("ANTHROPIC_API_KEY"):
         return True
-    env_file = EXAMPLE / ".env"
-    if env_file.is_file():
-        return any(
-            line.strip().startswith("ANTHROPIC_API_KEY=") and line.split("=", 1)[1].strip()
-            for line in env_file.read_text().splitlines()
-        )
-    return False
+    return bool(load_env_files(list(DEFAULT_ENV_PATH), EXAMPLE).get("ANTHROPIC_API_KEY"))
 
 
 BASE_IMAGE = os.environ.get("SANDBOX_BASE_IMAGE", "sandbox-base:bookworm")

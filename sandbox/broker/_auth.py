@@ -28,7 +28,6 @@ _KEY_ENV = {
     "google": "GOOGLE_GENERATIVE_AI_API_KEY",
     "azure-openai": "AZURE_API_KEY",
 }
-_HEADER = {"x-api-key": "x-api-key", "api-key": "api-key", "x-goog-api-key": "x-goog-api-key"}
 
 
 def missing_credentials(route: Route, env: Mapping[str, str]) -> list[str]:
@@ -58,10 +57,8 @@ def authorizer(route: Route, env: Mapping[str, str]) -> Authorizer:
         ):
             if env.get(name):
                 extra[header] = env[name]
-    if route.auth == "bearer":
-        added = {"authorization": f"Bearer {key}", **extra}
-    else:
-        added = {_HEADER[route.auth]: key}
+    # A bearer token, or the key in the header the provider reads it from (the route's `auth`).
+    added = {"authorization": f"Bearer {key}", **extra} if route.auth == "bearer" else {route.auth: key}
     return lambda method, url, headers, body: dict(added)
 
 

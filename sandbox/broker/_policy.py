@@ -58,7 +58,9 @@ class Route:
 
     * `base_path`: the path the runtime's base URL has on the broker (the SDK's own default base path,
       e.g. OpenAI's `/v1`), removed before matching; `upstream`: the real base URL it maps to.
-    * `calls`: the only calls forwarded; `auth`: how the credential is added (`_auth.authorizer`).
+    * `calls`: the only calls forwarded; `auth`: how the credential is added (`_auth.authorizer`): the
+      header a key goes in (`x-api-key`, `api-key`, `x-goog-api-key`), or `bearer`, `sigv4`,
+      `google-oauth`, `none`.
     """
 
     provider: str
@@ -126,10 +128,6 @@ def _vertex_calls(project: str | None) -> tuple[Call, ...]:
     )
 
 
-def _base(spec_name: str, setting: Mapping[str, Any], env: Mapping[str, str]) -> str | None:
-    return provider_spec(spec_name).base_url(setting, env)
-
-
 def route_for(provider: str, setting: Mapping[str, Any], env: Mapping[str, str]) -> Route:
     """The route for `provider` with the run's settings and env (base URLs, regions, projects).
 
@@ -137,7 +135,7 @@ def route_for(provider: str, setting: Mapping[str, Any], env: Mapping[str, str])
     without a resource name): the plan reports those as missing env first.
     """
     spec = provider_spec(provider)
-    custom = _base(provider, setting, env)
+    custom = spec.base_url(setting, env)
     hosts = spec.hosts(setting, env)
     if provider == "anthropic":
         return Route(provider, custom or "https://api.anthropic.com", "", _ANTHROPIC, "x-api-key")

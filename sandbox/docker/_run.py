@@ -71,23 +71,14 @@ from ._proxywatch import ProxyWatch
 from ._pump import EventPump
 from ._quota import QuotaWatcher
 from ._sandbox import Cancelled, SandboxBuilder
-from ._session import SandboxSession, create_network, ensure_shared_network
+from ._session import SandboxSession, teardown_line
 from ._settings import GC_GRACE_S, DockerSettings, Hidden, expert_user, hidden_paths
 from ._signals import SignalGuard
 from ._standby import StandbyRecord, spawn_refill
 from ._stopper import Stopper
 from ._workspace_scan import report_lines, scan_workspace
 
-__all__ = [
-    "DockerSettings",
-    "Hidden",
-    "create_network",
-    "ensure_shared_network",
-    "expert_command",
-    "run_in_docker",
-]
-
-_hidden_paths = hidden_paths  # the name tests and older callers use
+__all__ = ["expert_command", "run_in_docker"]
 
 
 def expert_command(provider: str) -> tuple[str, ...]:
@@ -132,6 +123,8 @@ class _DockerRun:
         self.proxy: ProxyWatch | None = None
         self.quota: QuotaWatcher | None = None
         self.scan_since: int | None = None  # the workspace scan after the run looks at what changed since
+        self.hidden = Hidden()  # what the Expert must not see (`hidden_paths`), computed once in `_run`
+        self.not_scanned: tuple[str, ...] = ()  # fixed once the run dir is known (`_watch_quota`)
 
     # ------------------------------------------------------------------------------------------ plumbing
 
@@ -272,7 +265,7 @@ class _DockerRun:
         wall = self._wall_clock()
         started = time.time()
         self.wall_clock_s = wall
-        hidden = hidden_paths(options)
+        hidden = self.hidden = hidden_paths(options)
         # The per-run key the runtime signs its event lines with (`sandbox._wire`): on stdin only.
         event_key = new_key()
 
@@ -338,22 +331,23 @@ class _DockerRun:
 
     # ------------------------------------------------------------------------------------------ workspace
 
-    def _not_scanned(self) -> list[str]:
-        """Host directories the quota walk and the leftover scan never enter: the run's own temp dir and the
-        hidden ones (job store, this tool's cache), which the Expert cannot write."""
-        run_dir = self.session.run_dir
-        hidden = hidden_paths(self.options).host_dirs(self.options.workspace.resolve())
-        return [*([str(run_dir)] if run_dir is not None else []), *hidden]
-
     def _watch_quota(self) -> None:
-        """Start the total write bound just before the Expert starts (`_quota`)."""
+        """Start the total write bound just before the Expert starts (`_quota`).
+
+        First fixes `not_scanned`, the host directories the quota walk and the leftover scan never enter:
+        the run's own temp dir and the hidden ones (job store, this tool's cache), which the Expert cannot
+        write. The run dir is known by now (built or claimed).
+        """
+        run_dir = self.session.run_dir
+        hidden = self.hidden.host_dirs(self.options.workspace.resolve())
+        self.not_scanned = (*([str(run_dir)] if run_dir is not None else []), *hidden)
         self.scan_since = self.scan_since or time.time_ns()
         self.quota = QuotaWatcher(
             self.options.workspace,
             self.plan.limits.workspace_quota_bytes,
             on_exceeded=self.stopper.on_quota,
             since_ns=self.scan_since - 1_000_000_000,
-            prune=tuple(self._not_scanned()),
+            prune=self.not_scanned,
         )
         self.quota.start()
 
@@ -364,7 +358,7 @@ class _DockerRun:
     def _scan_workspace(self) -> None:
         """Report (and strip set-id bits from) what the run left in the workspace (`_workspace_scan`)."""
         if self.scan_since is not None and "expert" in self.session.containers:
-            report = scan_workspace(self.options.workspace, self.scan_since, prune=self._not_scanned())
+            report = scan_workspace(self.options.workspace, self.scan_since, prune=list(self.not_scanned))
             for line in report_lines(report):
                 self.diag(line)
         self.session.mark("scanned")
@@ -547,15 +541,11 @@ class _DockerRun:
 
     def teardown(self) -> None:
         """Remove everything this run created (`SandboxSession.teardown`); what fails is reported."""
-        problems = self.session.teardown()
+        line = teardown_line(self.session.teardown())
         if self.options.env.get("SANDBOX_DEBUG_TIMINGS"):
             self.diag(f"sandbox: timings (s since start): {_timings(self.session.marks)}")
-        if problems:
-            self.diag(
-                "sandbox: teardown could not remove: "
-                + "; ".join(problems)
-                + " (run `sandbox clean` to retry)"
-            )
+        if line is not None:
+            self.diag(line)
 
 
 def _timings(marks: dict[str, float]) -> str:

@@ -35,7 +35,7 @@ from ._backend import AttachedStream, ContainerBackend, ContainerSpec, NetworkEx
 from ._labels import ROLE_LABEL, TOOL_LABEL, TOOL_NAME
 from ._workspace_mount import release_mounts
 
-__all__ = ["SandboxSession", "create_network", "ensure_shared_network"]
+__all__ = ["SandboxSession", "create_network", "ensure_shared_network", "teardown_line"]
 
 Hook = Callable[[], None]
 
@@ -203,7 +203,7 @@ class SandboxSession:
             timer.cancel()
         problems: list[str] = []
         self._hooks(self._before, problems)
-        if self._backend is not None:
+        if self._backend is not None:  # `engine_used`: else nothing was created on the engine
             self._remove_objects(self._backend, problems)
         self.mark("removed")
         self._hooks(self._after, problems)
@@ -266,6 +266,13 @@ class SandboxSession:
         for stream in self.streams:
             with contextlib.suppress(Exception):
                 stream.close()
+
+
+def teardown_line(problems: list[str]) -> str | None:
+    """What a run or `sandbox warm` tells the user about `teardown`'s problems, with the fix; None if none."""
+    if not problems:
+        return None
+    return "sandbox: teardown could not remove: " + "; ".join(problems) + " (run `sandbox clean` to retry)"
 
 
 def create_network(backend: ContainerBackend, spec: NetworkSpec) -> str | None:

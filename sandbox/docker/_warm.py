@@ -25,7 +25,7 @@ from ._backend import AttachedStream, ContainerBackend
 from ._claim import key_of
 from ._lines import LineSplitter
 from ._sandbox import SandboxBuilder
-from ._session import SandboxSession
+from ._session import SandboxSession, teardown_line
 from ._settings import GC_GRACE_S, DockerSettings, expert_user, hidden_paths
 from ._standby import StandbyPool, StandbyRecord, is_ready_line, remove_standby, standby_labels
 
@@ -122,15 +122,9 @@ def create_standby(
             refill_cwd=refill_cwd,
         )
     except BaseException:
-        problems = session.teardown()
-        if problems:
-            print(
-                "sandbox: teardown could not remove: "
-                + "; ".join(problems)
-                + " (run `sandbox clean` to retry)",
-                file=err,
-                flush=True,
-            )
+        line = teardown_line(session.teardown())
+        if line is not None:
+            print(line, file=err, flush=True)
         raise
     session.detach()  # the standby outlives this process: its objects stay, the stream and pool go
     return record

@@ -21,8 +21,7 @@ import pytest
 from docker.utils import parse_bytes
 
 from sandbox.config import parse_config_text
-from sandbox.docker import DockerBackend, load_compose
-from sandbox.docker._run import ensure_shared_network
+from sandbox.docker import DockerBackend, ensure_shared_network, load_compose
 from sandbox.plan import PlanInputs, compute_plan
 from sandbox.render import RunSite, render_context
 

@@ -14,7 +14,8 @@ from sandbox import events as ev
 from sandbox._errors import DockerError, RunError
 from sandbox.docker import SubnetTaken, map_docker_errors
 from sandbox.docker._proxylog_feed import AUDIT_FILE, ProxyFeed
-from sandbox.docker._run import Hidden, _hidden_paths
+from sandbox.docker._settings import Hidden
+from sandbox.docker._settings import hidden_paths as _hidden_paths
 from sandbox.jobs import JobStore
 
 from .conftest import Env

@@ -19,10 +19,9 @@ from typer.testing import CliRunner
 
 import sandbox.docker
 from sandbox.cli import app
-from sandbox.docker import FakeBackend, FakeProcess, SkillsCache, load_compose
+from sandbox.docker import DockerSettings, FakeBackend, FakeProcess, SkillsCache, load_compose
+from sandbox.docker import run_in_docker as real_run_in_docker
 from sandbox.docker._fake import idle_program
-from sandbox.docker._run import DockerSettings
-from sandbox.docker._run import run_in_docker as real_run_in_docker
 from sandbox.render import PROXY_CONFIG_DIR
 
 from .conftest import expert_program

@@ -75,8 +75,7 @@ def test_the_key_follows_the_installed_runtime(tmp_path: Path, monkeypatch: pyte
 
 
 def test_the_shared_egress_network_is_made_once_and_found_after() -> None:
-    from sandbox.docker import FakeBackend, NetworkExists, NetworkSpec
-    from sandbox.docker._run import ensure_shared_network
+    from sandbox.docker import FakeBackend, NetworkExists, NetworkSpec, ensure_shared_network
 
     backend = FakeBackend()
     ensure_shared_network(backend, "shared-egress")
